@@ -1,0 +1,46 @@
+"""cnnlab: a lab for convolutional neural networks.
+
+Build, inspect, train, evaluate and explain CNN image classifiers::
+
+    import cnnlab
+    model = cnnlab.create_model("resnet18", num_classes=10, in_channels=1, input_size=28)
+    print(cnnlab.summary(model, (1, 28, 28)))
+
+Public names are imported lazily so that ``import cnnlab`` (and the CLI) start fast.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "create_model": "cnnlab.models",
+    "list_models": "cnnlab.models",
+    "register_model": "cnnlab.models",
+    "model_info": "cnnlab.models",
+    "summary": "cnnlab.inspect",
+    "conv_output_size": "cnnlab.inspect",
+    "load_dataset": "cnnlab.data",
+    "list_datasets": "cnnlab.data",
+    "train": "cnnlab.train",
+    "TrainConfig": "cnnlab.train",
+    "load_model": "cnnlab.train",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

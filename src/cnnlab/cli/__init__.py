@@ -1,0 +1,47 @@
+"""The `cnnlab` command line: one Typer app; each area registers its commands in its own module."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from cnnlab.errors import CnnlabError
+
+app = typer.Typer(
+    name="cnnlab",
+    help="A lab for convolutional neural networks: build, inspect, train, evaluate and explain CNNs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """A lab for convolutional neural networks: build, inspect, train, evaluate and explain CNNs."""
+
+
+# Each module defines `register(app: typer.Typer) -> None`.
+COMMAND_MODULES = [
+    "cnnlab.cli.models_cmd",
+]
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors print one clear message and exit 2, never a traceback.
+
+    Typer/click handle usage errors (unknown flag or command) themselves in standalone mode.
+    """
+    _register_all()
+    try:
+        app(args=argv, prog_name="cnnlab")
+    except CnnlabError as err:
+        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
