@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.cnnlab-installed
 
-.PHONY: setup demo test test-slow bench data clean
+.PHONY: setup demo test test-slow bench data browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,13 +25,21 @@ data:
 		echo "note: could not install dataset-fashion-mnist; cnnlab will try to download Fashion-MNIST"; \
 	fi
 
+# Debian's Chromium renders the report and drives the explorer in the browser tests (skipped without it).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || \
+		echo "note: could not install chromium; browser tests will be skipped"; \
+	fi
+
 demo: setup
 	$(VENV)/bin/cnnlab train --recipe demo
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -n 2 -q
 
-test-slow: setup
+test-slow: setup browser
 	$(PY) -m pytest -n 2 -q -m slow
 
 bench: setup

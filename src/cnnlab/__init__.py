@@ -25,9 +25,12 @@ _EXPORTS: dict[str, str] = {
     "conv_output_size": "cnnlab.inspect",
     "load_dataset": "cnnlab.data",
     "list_datasets": "cnnlab.data",
+    "make_loader": "cnnlab.data",
     "train": "cnnlab.train",
     "TrainConfig": "cnnlab.train",
     "load_model": "cnnlab.train",
+    "run_features": "cnnlab.features", "FeatureRunConfig": "cnnlab.features",
+    "evaluate": "cnnlab.eval", "predict": "cnnlab.eval", "write_report": "cnnlab.eval", "compare_runs": "cnnlab.eval",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -26,12 +26,29 @@ def _root() -> None:
 # Each module defines `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = [
     "cnnlab.cli.models_cmd",
+    "cnnlab.cli.data_cmd",
+    "cnnlab.cli.inspect_cmd",
+    "cnnlab.cli.eval_cmd",
+    "cnnlab.cli.viz_cmd",
+    "cnnlab.cli.features_cmd",
+    "cnnlab.cli.app_cmd",
+    "cnnlab.cli.scratch_cmd",
+    "cnnlab.cli.explain_cmd",
+    "cnnlab.cli.train_cmd",
 ]
 
 
+_registered = False
+
+
 def _register_all() -> None:
+    """Import each command module once (lazily, so `import cnnlab.cli` stays cheap)."""
+    global _registered
+    if _registered:
+        return
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
+    _registered = True
 
 
 def main(argv: list[str] | None = None) -> None:

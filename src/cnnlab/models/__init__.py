@@ -6,5 +6,14 @@ from cnnlab.models._registry import ModelEntry, create_model, list_models, model
 
 # Family modules (imported for their registrations).
 from cnnlab.models import linear  # noqa: F401  E402
+from cnnlab.models import mlp  # noqa: F401  E402
+from cnnlab.models import lenet  # noqa: F401  E402
+from cnnlab.models import alexnet  # noqa: F401  E402
+from cnnlab.models import vgg  # noqa: F401  E402
+from cnnlab.models import nin  # noqa: F401  E402
+from cnnlab.models import googlenet  # noqa: F401  E402
+from cnnlab.models import resnet  # noqa: F401  E402
+from cnnlab.models import densenet  # noqa: F401  E402
+from cnnlab.models import fastnet  # noqa: F401  E402
 
 __all__ = ["ModelEntry", "create_model", "list_models", "model_info", "register_model"]

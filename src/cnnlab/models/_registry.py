@@ -4,7 +4,8 @@ Family files decorate a small public builder per variant::
 
     @register_model
     def resnet18(**kwargs) -> ResNet:
-        return _resnet(BasicBlock, (2, 2, 2, 2), **kwargs)
+        model_args = dict(block=BasicBlock, layers=(2, 2, 2, 2))
+        return _resnet("resnet18", **dict(model_args, **kwargs))
 
 Builders are keyword-only and accept at least ``num_classes``, ``in_channels`` and ``input_size``.
 """
@@ -13,12 +14,14 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import sys
+import typing
 from dataclasses import dataclass
 from typing import Callable
 
 from torch import nn
 
 from cnnlab.errors import ConfigError
+from cnnlab.models._base import ImageClassifier
 
 ModelBuilder = Callable[..., nn.Module]
 
@@ -63,9 +66,9 @@ def model_info(name: str) -> ModelEntry:
 def create_model(
     name: str,
     *,
-    num_classes: int = 1000,
-    in_channels: int = 3,
-    input_size: int | tuple[int, ...] = 224,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    input_size: int | tuple[int, ...] | None = None,
     **kwargs,
 ) -> nn.Module:
     """Build a registered model.
@@ -76,14 +79,19 @@ def create_model(
         in_channels: channels of the input images (1 for grayscale, 3 for RGB).
         input_size: the spatial size the model will see (an int for square images). Small inputs
             (<= 64 pixels) select each family's small-input stem, documented in its module.
+        A None (the default) keeps the family's own default (ImageNet's 1000 classes, 3x224x224
+        for most; 3x227x227 for alexnet_2012; 10 classes on 1x28x28 for linear, mlp and LeNet).
         **kwargs: passed unchanged to the family's constructor (e.g. ``drop_rate``).
     """
     entry = _REGISTRY[_check_name(name)]
-    if num_classes < 1:
-        raise ConfigError(f"num_classes must be at least 1, got {num_classes}")
-    if in_channels < 1:
-        raise ConfigError(f"in_channels must be at least 1, got {in_channels}")
-    return entry.builder(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
+    # The model's constructor checks num_classes and in_channels (ConfigError); an input_size the
+    # layers cannot take is reported here, before anything runs (ShapeError).
+    _check_kwargs(entry, kwargs)
+    given = dict(num_classes=num_classes, in_channels=in_channels, input_size=input_size)
+    model = entry.builder(**{k: v for k, v in given.items() if v is not None}, **kwargs)
+    if isinstance(model, ImageClassifier):
+        model.check_built_size()
+    return model
 
 
 def _check_name(name: str) -> str:
@@ -92,3 +100,24 @@ def _check_name(name: str) -> str:
     close = [n for n in _REGISTRY if n.startswith(name.split("_")[0][:4])][:8]
     hint = f" Did you mean one of: {', '.join(close)}?" if close else ""
     raise ConfigError(f"unknown model {name!r}.{hint} Run `cnnlab models` for the full list.")
+
+
+def model_kwargs(name: str) -> list[str] | None:
+    """The options a model's constructor accepts beyond num_classes/in_channels/input_size.
+
+    Read from the class its builder is annotated to return; None when that is not a class.
+    """
+    cls = typing.get_type_hints(model_info(name).builder).get("return")
+    if not isinstance(cls, type):
+        return None
+    params = inspect.signature(cls.__init__).parameters
+    return [p for p, param in params.items() if param.kind is inspect.Parameter.KEYWORD_ONLY
+            and p not in ("arch", "num_classes", "in_channels", "input_size")]
+
+
+def _check_kwargs(entry: ModelEntry, kwargs: dict) -> None:
+    accepted = model_kwargs(entry.name)
+    unknown = sorted(set(kwargs) - set(accepted or ()))
+    if accepted is not None and unknown:
+        raise ConfigError(f"{entry.name} has no option {', '.join(map(repr, unknown))}; "
+                          f"it accepts: {', '.join(accepted) or 'no options'}")

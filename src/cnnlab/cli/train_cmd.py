@@ -1,0 +1,82 @@
+"""`cnnlab train`: train a model and write a run folder (flags override --config and --recipe)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+# Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning threads make a
+# busy neighbour's training (and ours) many times slower. Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+_OPT = dict(show_default=False)
+
+
+def train_command(
+    model: Optional[str] = typer.Argument(None, help="Model name (see `cnnlab models`); default from the recipe/config."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset: fashion-mnist, mnist, cifar10, digits, folder:PATH ...", **_OPT),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="A named recipe, e.g. demo (see --list-recipes).", **_OPT),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of settings (e.g. RUN/config.yaml).", **_OPT),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a stopped run from its folder.", **_OPT),
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Passes over the training split.", **_OPT),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Images per step.", **_OPT),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd | rmsprop | adam | adamw.", **_OPT),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate.", **_OPT),
+    momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD/RMSprop momentum.", **_OPT),
+    nesterov: Optional[bool] = typer.Option(None, "--nesterov/--no-nesterov", help="Nesterov momentum (SGD).", **_OPT),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", "--wd", help="Weight decay (not on biases/norms).", **_OPT),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="onecycle | cosine | linear | step | constant.", **_OPT),
+    warmup_epochs: Optional[float] = typer.Option(None, "--warmup", help="Linear warm-up, in epochs.", **_OPT),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="0..1.", **_OPT),
+    crop_padding: Optional[int] = typer.Option(None, "--crop-padding", help="Random crop after padding by N px; 0 = off.", **_OPT),
+    hflip: Optional[bool] = typer.Option(None, "--hflip/--no-hflip", help="Random horizontal flips.", **_OPT),
+    erasing: Optional[float] = typer.Option(None, "--erasing", help="Random-erasing probability per image.", **_OPT),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of train held out for validation.", **_OPT),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed.", **_OPT),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N.", **_OPT),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (CUDA).", **_OPT),
+    channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="NHWC memory layout.", **_OPT),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model.", **_OPT),
+    ema_decay: Optional[float] = typer.Option(None, "--ema", help="EMA decay per step, e.g. 0.999; 0 = off.", **_OPT),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Max gradient norm; 0 = off.", **_OPT),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads; 0 = all cores.", **_OPT),
+    deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic", help="Deterministic algorithms.", **_OPT),
+    on_nan: Optional[str] = typer.Option(None, "--on-nan", help="stop | skip: what a NaN/inf loss does.", **_OPT),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Also save every N steps.", **_OPT),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Look for dataset files here first.", **_OPT),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Parent folder of run folders (default runs).", **_OPT),
+    run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Exact run folder to create.", **_OPT),
+    name: Optional[str] = typer.Option(None, "--name", help="Run folder name.", **_OPT),
+    report: Optional[bool] = typer.Option(None, "--report/--no-report", help="Write report.html at the end.", **_OPT),
+    quiet: Optional[bool] = typer.Option(None, "--quiet", "-q", help="One line per epoch, no progress bars.", **_OPT),
+    list_recipes: bool = typer.Option(False, "--list-recipes", help="List the named recipes and exit."),
+) -> None:
+    """Train MODEL on --data and write a run folder (config, metrics, checkpoints, results, report).
+
+    Settings, later wins: defaults < --recipe < --config < flags. Ctrl-C or SIGTERM saves a
+    checkpoint at the next step and exits; continue with --resume RUN.
+    """
+    from cnnlab.train import list_recipes as recipes
+    from cnnlab.train import train
+
+    if list_recipes:
+        typer.echo("\n".join(recipes()))
+        return
+    flags: dict[str, Any] = {k: v for k, v in locals().items() if v is not None and k in _SETTINGS}
+    result = train(model, data, config=config, recipe=recipe, resume=resume, **flags)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+_SETTINGS = {
+    "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup_epochs",
+    "label_smoothing", "crop_padding", "hflip", "erasing", "val_fraction", "seed", "device", "precision",
+    "channels_last", "compile", "ema_decay", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
+    "data_dir", "out", "run_dir", "name", "report", "quiet",
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)

@@ -1,0 +1,174 @@
+"""Evaluate a trained run on a dataset split: metrics, probabilities and the worst mistakes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from cnnlab.errors import ConfigError
+from cnnlab.eval.metrics import Metrics, compute_metrics, most_confident_errors
+from cnnlab.eval.predict import channel_stat
+from cnnlab.eval.runs import require_checkpoint, resolve_run
+
+GALLERY_SIZE = 16  # most confidently wrong images kept for the report
+
+
+@dataclass
+class Mistake:
+    """A wrong prediction: position in the split, true and predicted class, its probability, the image."""
+
+    index: int
+    true: int
+    pred: int
+    prob: float
+    image: torch.Tensor  # uint8 (C, H, W), as the model saw it (after resizing), before normalization
+
+
+@dataclass
+class EvalResult:
+    """What `evaluate` measured. ``probs`` (N, classes) and ``labels`` (N,) stay on the CPU."""
+
+    metrics: Metrics
+    dataset: str
+    split: str
+    checkpoint: str
+    tta: bool
+    probs: torch.Tensor
+    labels: torch.Tensor
+    mistakes: list[Mistake] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no tensors, no images)."""
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "checkpoint": self.checkpoint,
+            "tta": self.tta,
+            **self.metrics.to_dict(),
+            "mistakes": [
+                {"index": m.index, "true": self.metrics.classes[m.true], "pred": self.metrics.classes[m.pred], "prob": m.prob}
+                for m in self.mistakes
+            ],
+        }
+
+
+def _denormalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Normalized float (B, C, H, W) -> uint8 images on the CPU."""
+    return ((x * std + mean).clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, x: torch.Tensor, *, tta: bool = False) -> torch.Tensor:
+    """Softmax probabilities; with ``tta`` the mean over the image and its horizontal flip."""
+    probs = model(x).softmax(1)
+    if tta:
+        probs = (probs + model(x.flip(-1)).softmax(1)) / 2
+    return probs
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    classes: Sequence[str],
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    tta: bool = False,
+    device: str | torch.device = "cpu",
+    gallery: int = GALLERY_SIZE,
+    topk: Sequence[int] = (1, 5),
+) -> tuple[Metrics, torch.Tensor, torch.Tensor, list[Mistake]]:
+    """Run ``model`` over normalized ``(x, y)`` batches; return metrics, probs, labels and mistakes.
+
+    Only the ``gallery`` most confident mistakes keep their image, so memory stays small on big splits.
+    """
+    model.eval().to(device)
+    mean_t, std_t = channel_stat(mean, device), channel_stat(std, device)
+    all_probs, all_labels, mistakes = [], [], []
+    seen = 0
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        probs = predict_probs(model, x, tta=tta)
+        for i, true, pred, prob in most_confident_errors(probs, y, gallery):
+            mistakes.append(Mistake(seen + i, true, pred, prob, _denormalize(x[i : i + 1], mean_t, std_t)[0]))
+        mistakes = sorted(mistakes, key=lambda m: -m.prob)[:gallery]
+        all_probs.append(probs.float().cpu())
+        all_labels.append(y.cpu())
+        seen += len(y)
+    if not all_probs:
+        raise ConfigError("the split to evaluate is empty: choose another --split or dataset")
+    probs, labels = torch.cat(all_probs), torch.cat(all_labels)
+    metrics = compute_metrics(probs, labels, classes, topk=topk, probs=True)
+    return metrics, probs, labels, mistakes
+
+
+def _dataset_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The load_dataset options the run was trained with (same validation split, same data folder)."""
+    data = config.get("data") if isinstance(config.get("data"), dict) else config
+    names = ("data_dir", "val_fraction", "seed")
+    return {k: data[k] for k in names if data.get(k) is not None}
+
+
+def evaluate(
+    run_or_checkpoint: str | Path,
+    *,
+    data: Any = None,
+    split: str = "test",
+    tta: bool = False,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    which: str = "best",
+    data_dir: str | Path | None = None,
+) -> EvalResult:
+    """Evaluate a run (folder or checkpoint) on ``split`` of its dataset, or of ``data``.
+
+    ``data`` is a dataset name (``"digits"``, ``"folder:PATH"``, ...) or a loaded DatasetBundle;
+    images are resized and converted to the channels the model was trained on and normalized
+    with the run's mean/std.
+    """
+    paths = resolve_run(run_or_checkpoint, which=which)
+    checkpoint = require_checkpoint(paths, run_or_checkpoint)
+    from cnnlab.data import load_dataset, make_loader
+    from cnnlab.train import load_model
+
+    loaded = load_model(checkpoint, device=device)
+    meta = loaded.meta
+    if data is None or isinstance(data, str):
+        name = data or meta["dataset"]
+        # the run's own data: the same validation hold-out; other data: all of its training split
+        options = _dataset_options(_checkpoint_config(checkpoint)) if name == meta.get("dataset") else {"val_fraction": 0.0}
+        if data_dir is not None:
+            options["data_dir"] = data_dir
+        bundle = load_dataset(name, image_size=tuple(meta["input_size"]), channels=meta["in_channels"], **options)
+    else:
+        bundle = data
+    if bundle.num_classes != meta["num_classes"]:
+        raise ConfigError(
+            f"dataset {bundle.name!r} has {bundle.num_classes} classes but the model was trained for "
+            f"{meta['num_classes']}: evaluate on a dataset with the same classes"
+        )
+    splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
+    if splits.get(split) is None:
+        present = ", ".join(k for k, v in splits.items() if v is not None)
+        raise ConfigError(f"dataset {bundle.name!r} has no {split!r} split: use --split with one of {present}")
+    loader = make_loader(splits[split], batch_size=batch_size, shuffle=False, mean=meta["mean"], std=meta["std"], device=device)
+    classes = list(meta.get("classes") or bundle.classes)
+    metrics, probs, labels, mistakes = evaluate_model(
+        loaded.model, loader, classes, mean=meta["mean"], std=meta["std"], tta=tta, device=device
+    )
+    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes)
+
+
+def _checkpoint_config(checkpoint: Path) -> dict[str, Any]:
+    """The training config stored in the run folder (config.yaml) or the checkpoint."""
+    import yaml
+
+    run_config = checkpoint.parent.parent / "config.yaml"
+    if run_config.exists():
+        return yaml.safe_load(run_config.read_text()) or {}
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return state.get("config") or {}

@@ -1,0 +1,125 @@
+"""The report's figures, drawn with matplotlib's object API (Agg canvas, no pyplot global state)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from cnnlab.eval.metrics import Metrics
+
+DPI = 110
+LABELLED_CLASSES_MAX = 30  # above this many classes, confusion-matrix ticks and counts are left out
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def _column(rows: Sequence[Mapping[str, float | None]], key: str) -> tuple[list[float], list[float]]:
+    """(epochs, values) of ``key`` where the row has a value."""
+    pairs = [(r.get("epoch"), r.get(key)) for r in rows if r.get(key) is not None]
+    return [e for e, _ in pairs], [v for _, v in pairs]
+
+
+def _epoch_axis(ax, title: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=7)
+
+
+# panel title -> metrics.csv columns drawn in it
+CURVE_PANELS = {"loss": ("train_loss", "val_loss"), "accuracy": ("train_acc", "val_acc"), "learning rate": ("lr",)}
+
+
+def learning_curves(rows: Sequence[Mapping[str, float | None]], path: Path) -> Path:
+    """Train/val loss, train/val accuracy and learning rate per epoch (rows of metrics.csv)."""
+    fig = _new_figure(11, 3.2)
+    for ax, (title, keys) in zip(fig.subplots(1, len(CURVE_PANELS)), CURVE_PANELS.items()):
+        for key in keys:
+            epochs, values = _column(rows, key)
+            if values:
+                ax.plot(epochs, values, marker="o", markersize=3, label=key)
+        _epoch_axis(ax, title)
+    return _save(fig, path)
+
+
+def confusion_figure(metrics: Metrics, path: Path) -> Path:
+    """The confusion matrix as a heat map (rows: true class, columns: predicted class)."""
+    cm = np.asarray(metrics.confusion)
+    n = len(cm)
+    side = min(2.6 + 0.3 * n, 14)
+    fig = _new_figure(side + 1, side)
+    ax = fig.subplots()
+    image = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= LABELLED_CLASSES_MAX:
+        ax.set_xticks(range(n), metrics.classes, rotation=90, fontsize=8)
+        ax.set_yticks(range(n), metrics.classes, fontsize=8)
+        threshold = cm.max() / 2 if cm.size else 0
+        for (i, j), count in np.ndenumerate(cm):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if count > threshold else "black")
+    return _save(fig, path)
+
+
+def per_class_figure(metrics: Metrics, path: Path) -> Path:
+    """Precision, recall and F1 per class as grouped bars."""
+    n = len(metrics.classes)
+    fig = _new_figure(min(3 + 0.5 * n, 16), 3.2)
+    ax = fig.subplots()
+    x = np.arange(n)
+    for offset, (name, values) in zip((-0.27, 0, 0.27), (("precision", metrics.precision), ("recall", metrics.recall), ("F1", metrics.f1))):
+        ax.bar(x + offset, values, width=0.27, label=name)
+    ax.set_xticks(x, metrics.classes if n <= LABELLED_CLASSES_MAX else [""] * n, rotation=90, fontsize=8)
+    ax.set_ylim(0, 1)
+    fig.legend(fontsize=8, ncols=3, loc="outside upper center")
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def mistakes_figure(mistakes: Sequence, classes: Sequence[str], path: Path, *, columns: int = 8) -> Path:
+    """A grid of wrongly classified images titled with their true and predicted class."""
+    rows = max(1, -(-len(mistakes) // columns))
+    fig = _new_figure(1.45 * columns, 1.75 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, m in zip(axes, mistakes):
+        image = m.image.permute(1, 2, 0).numpy()  # (H, W, C)
+        if image.shape[2] == 1:
+            ax.imshow(image[:, :, 0], cmap="gray", vmin=0, vmax=255)
+        else:
+            ax.imshow(image)
+        ax.set_title(f"true: {classes[m.true]}\npred: {classes[m.pred]} ({m.prob:.0%})", fontsize=7)
+    return _save(fig, path)
+
+
+def compare_curves(runs: Mapping[str, Sequence[Mapping[str, float | None]]], path: Path) -> Path:
+    """Validation accuracy and train/val loss of several runs, one line per run and quantity."""
+    fig = _new_figure(11, 3.6)
+    ax_acc, ax_loss = fig.subplots(1, 2)
+    for index, (name, rows) in enumerate(runs.items()):
+        for ax, key, style in ((ax_acc, "val_acc", "-"), (ax_loss, "val_loss", "-"), (ax_loss, "train_loss", ":")):
+            epochs, values = _column(rows, key)
+            if values:  # one colour per run across both panels
+                ax.plot(epochs, values, style, color=f"C{index % 10}", marker="o", markersize=3, label=f"{name} {key}")
+    for ax, title in ((ax_acc, "validation accuracy"), (ax_loss, "loss (solid: val, dotted: train)")):
+        _epoch_axis(ax, title)
+    return _save(fig, path)

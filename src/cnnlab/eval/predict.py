@@ -1,0 +1,167 @@
+"""Classify image files with a trained run, checkpoint or (through a hook) an exported ONNX file.
+
+Any PNG/JPEG/BMP/WebP (or other format Pillow reads), of any size, gray or color, is converted to
+what the model expects: its channel count (gray "L" or "RGB"; alpha is dropped), its input size
+(shorter side resized, then a centre crop) and the training normalization from meta.json.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms.v2 import functional as TF
+
+from cnnlab.errors import CheckpointError, ConfigError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
+PIL_MODES = {1: "L", 3: "RGB"}  # in_channels -> Pillow mode
+
+
+@dataclass
+class Predictor:
+    """A model ready to classify: ``forward`` maps a normalized (B, C, H, W) batch to logits."""
+
+    meta: dict[str, Any]
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    path: Path
+    device: str | torch.device = "cpu"
+
+
+def _torch_predictor(path: Path, device: str | torch.device) -> Predictor:
+    from cnnlab.eval.runs import require_checkpoint, resolve_run
+
+    checkpoint = require_checkpoint(resolve_run(path), path)
+    from cnnlab.train import load_model
+
+    loaded = load_model(checkpoint, device=device)
+    model = loaded.model
+
+    @torch.no_grad()
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return model(x)
+
+    return Predictor(loaded.meta, forward, Path(loaded.path), device)
+
+
+def _onnx_predictor(path: Path, device: str | torch.device) -> Predictor:
+    """Filled in by the export module: ``cnnlab.export.onnx_predictor(path, device) -> Predictor``."""
+    try:
+        from cnnlab.export import onnx_predictor  # type: ignore[attr-defined]
+    except ImportError as err:
+        raise CheckpointError(f"{path}: predicting from ONNX files needs cnnlab.export.onnx_predictor ({err})") from err
+    return onnx_predictor(path, device)
+
+
+# file suffix -> loader; a folder or any other suffix goes to the torch loader
+LOADERS: dict[str, Callable[[Path, str | torch.device], Predictor]] = {".onnx": _onnx_predictor}
+
+
+def register_loader(suffix: str, loader: Callable[[Path, str | torch.device], Predictor]) -> None:
+    """Let another module serve a file type (e.g. ``.onnx``) to `predict`."""
+    LOADERS[suffix.lower()] = loader
+
+
+def load_predictor(run_or_checkpoint_or_onnx: str | Path, *, device: str | torch.device = "cpu") -> Predictor:
+    path = Path(run_or_checkpoint_or_onnx).expanduser()
+    loader = LOADERS.get(path.suffix.lower(), _torch_predictor) if path.is_file() else _torch_predictor
+    return loader(path, device)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; folders expand (recursively, sorted) to their files with image suffixes."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            files.append(p)
+    return files
+
+
+def load_image(path: Path, *, channels: int, size: Sequence[int]) -> torch.Tensor:
+    """Decode ``path`` to uint8 (channels, H, W) at the model's input size.
+
+    Raises OSError/UnidentifiedImageError/ValueError for files that are not readable images.
+    """
+    mode = PIL_MODES.get(channels)
+    if mode is None:
+        raise ConfigError(f"cannot feed images to a model with {channels} input channels (only 1 or 3)")
+    with Image.open(path) as img:
+        img.load()
+        img = img.convert("RGBA").convert(mode) if img.mode == "P" else img.convert(mode)  # palettes may hold alpha
+        x = TF.pil_to_tensor(img)  # (C, H, W) uint8
+    h, w = int(size[0]), int(size[1])
+    x = TF.resize(x, [max(h, w)], antialias=True)
+    return TF.center_crop(x, [h, w])
+
+
+def channel_stat(values: Sequence[float], device: str | torch.device = "cpu") -> torch.Tensor:
+    """Per-channel mean or std as a (1, C, 1, 1) tensor that broadcasts over a batch."""
+    return torch.tensor(values, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+
+
+def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float, scaled to 0..1 and standardized per channel."""
+    return (images.float() / 255 - channel_stat(mean, images.device)) / channel_stat(std, images.device)
+
+
+@dataclass
+class Prediction:
+    path: str
+    topk: list[tuple[str, float]]  # (class name, probability), most likely first
+
+
+@dataclass
+class PredictResult:
+    predictions: list[Prediction] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "predictions": [
+                {"path": p.path, "topk": [{"class": c, "prob": pr} for c, pr in p.topk]} for p in self.predictions
+            ],
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+def predict(
+    run_or_checkpoint_or_onnx: str | Path | Predictor,
+    paths: Iterable[str | Path],
+    *,
+    topk: int = 5,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+) -> PredictResult:
+    """Top-``topk`` classes with probabilities for each image file (folders expand to their images).
+
+    Files that are missing or not images are listed in ``result.skipped`` with the reason.
+    """
+    predictor = (
+        run_or_checkpoint_or_onnx
+        if isinstance(run_or_checkpoint_or_onnx, Predictor)
+        else load_predictor(run_or_checkpoint_or_onnx, device=device)
+    )
+    meta = predictor.meta
+    classes = list(meta["classes"])
+    result = PredictResult()
+    images, names = [], []
+    for path in expand_paths(paths):
+        try:
+            images.append(load_image(path, channels=meta["in_channels"], size=meta["input_size"]))
+            names.append(str(path))
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+            # Pillow raises these for missing, truncated or non-image files
+            reason = "not a readable image" if isinstance(err, UnidentifiedImageError) else str(err)
+            result.skipped.append((str(path), reason))
+    k = min(topk, len(classes))
+    for start in range(0, len(images), batch_size):
+        x = normalize(torch.stack(images[start : start + batch_size]), meta["mean"], meta["std"])
+        probs = predictor.forward(x.to(predictor.device)).float().softmax(1).cpu()
+        top = probs.topk(k, dim=1)
+        for name, values, indices in zip(names[start : start + batch_size], top.values, top.indices):
+            result.predictions.append(Prediction(name, [(classes[i], float(v)) for v, i in zip(values, indices)]))
+    return result

@@ -1,0 +1,85 @@
+"""Linear classifiers on feature vectors: linear SVM, softmax regression, our perceptron.
+
+Every classifier is a scikit-learn pipeline ``StandardScaler -> model``: each feature is
+standardised to zero mean and unit variance on the training set, so features of different
+scales (HoG values near 0.2, histogram fractions near 0.01) weigh alike and the solvers
+converge. Features already on one scale (pixels) are only centred (``standardize=False``).
+`linear_weights` folds the scaler back in, giving W and b on the raw features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from cnnlab.errors import ConfigError
+from cnnlab.features.perceptron import Perceptron
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    """Settings of all classifiers; each reads only its own fields."""
+
+    C: float = 1.0  # svm, logreg: inverse regularisation strength (larger = weaker penalty)
+    max_iter: int = 1000  # svm, logreg: solver iterations
+    epochs: int = 10  # perceptron: passes over the training set
+    lr: float = 1.0  # perceptron: learning rate a
+    seed: int = 0
+
+
+def _svm(o: ClassifierOptions) -> ClassifierMixin:
+    # one-vs-rest, squared hinge loss; the primal solver when samples outnumber features
+    return LinearSVC(C=o.C, dual="auto", max_iter=o.max_iter, random_state=o.seed)
+
+
+def _logreg(o: ClassifierOptions) -> ClassifierMixin:
+    # multinomial (softmax) cross-entropy with an L2 penalty, L-BFGS
+    return LogisticRegression(C=o.C, max_iter=o.max_iter)
+
+
+def _perceptron(o: ClassifierOptions) -> ClassifierMixin:
+    return Perceptron(lr=o.lr, epochs=o.epochs, shuffle=True, seed=o.seed)
+
+
+# name -> (builder, one-line description)
+CLASSIFIERS: dict[str, tuple[Callable[[ClassifierOptions], ClassifierMixin], str]] = {
+    "svm": (_svm, "linear SVM (scikit-learn LinearSVC, one-vs-rest)"),
+    "logreg": (_logreg, "logistic regression, softmax over classes (scikit-learn)"),
+    "perceptron": (_perceptron, "perceptron, w <- w + a(d - y)x, one-vs-rest (cnnlab's teaching model)"),
+}
+
+
+def list_classifiers() -> list[str]:
+    return list(CLASSIFIERS)
+
+
+def build_classifier(name: str, options: ClassifierOptions | None = None, *, standardize: bool = True) -> Pipeline:
+    """``StandardScaler -> classifier`` for a name of `CLASSIFIERS` (centring only without ``standardize``)."""
+    if name not in CLASSIFIERS:
+        raise ConfigError(f"unknown classifier {name!r}: use one of {', '.join(CLASSIFIERS)}")
+    builder, _ = CLASSIFIERS[name]
+    return Pipeline([("scale", StandardScaler(with_std=standardize)), ("model", builder(options or ClassifierOptions()))])
+
+
+def linear_weights(pipeline: Pipeline, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """W (K, D) and b (K,) such that scores = x @ W.T + b on unstandardised features x.
+
+    With z = (x - mean) / scale the model scores w.z + c, i.e. (w / scale).x + c - (w / scale).mean.
+    A binary scikit-learn model keeps one row w (positive class); it becomes [-w/2, w/2], whose
+    difference of scores is the same. A class absent from the training labels gets zero weights.
+    """
+    scaler, model = pipeline.named_steps["scale"], pipeline.named_steps["model"]
+    coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
+    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
+    if coef.shape[0] == 1 and len(model.classes_) == 2:
+        coef, intercept = np.vstack([-coef, coef]) / 2, np.concatenate([-intercept, intercept]) / 2
+    weight, bias = np.zeros((num_classes, coef.shape[1])), np.zeros(num_classes)
+    rows = np.asarray(model.classes_, dtype=np.int64)
+    weight[rows], bias[rows] = coef / (1.0 if scaler.scale_ is None else scaler.scale_), intercept
+    return weight, bias - weight @ scaler.mean_

@@ -1,0 +1,192 @@
+"""One feature experiment end to end: dataset -> features -> linear classifier -> run folder.
+
+The run folder has the same contract as a training run's (docs/DESIGN.md), so `cnnlab compare`
+lists both side by side:
+
+    RUN/meta.json      kind "features", model "<method> + <classifier>", method, classifier,
+                       dataset, classes, num_classes, feature_dim, input_size, in_channels,
+                       mean, std (of the dataset, for reference), features (extractor settings)
+    RUN/results.json   test_acc, val_acc (= best_val_acc), train_acc, fit_time_s, extract_time_s,
+                       train_time_s (= fit_time_s), feature_dim, params, n_train, n_val, n_test
+    RUN/config.yaml    the resolved settings of the run
+    RUN/confusion.csv  rows = true class, columns = predicted class, on the test split
+    RUN/weights.npz    weight (K, D) and bias (K,) of the linear classifier on the raw features
+                       (standardisation folded in); `cnnlab viz templates` reads them
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import confusion_matrix
+
+from cnnlab.features.cache import FeatureCache
+from cnnlab.features.classifiers import ClassifierOptions, build_classifier, linear_weights
+from cnnlab.features.compute import FeatureSet, compute_features
+from cnnlab.features._base import FeatureOptions
+from cnnlab.features.extractors import build_extractor
+
+WEIGHTS_FILE = "weights.npz"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class FeatureRunConfig:
+    """Everything that determines a feature run (saved as RUN/config.yaml)."""
+
+    method: str  # extractor spec: "hog", "hog+color-hist", ...
+    dataset: str
+    classifier: str = "svm"
+    limit: int | None = None  # at most this many images of each split (quick runs)
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    seed: int = 0  # validation split
+    image_size: int | None = None  # resize images to image_size x image_size first
+    cache_dir: str | None = None  # None: the per-user cache
+    use_cache: bool = True
+    batch_size: int = 2000  # images per extractor call
+    features: FeatureOptions = field(default_factory=FeatureOptions)
+    classifier_options: ClassifierOptions = field(default_factory=ClassifierOptions)
+
+
+@dataclass
+class FeatureRunResult:
+    """What a run produced (also written to ``run_dir`` when one was given)."""
+
+    meta: dict[str, Any]
+    results: dict[str, Any]
+    confusion: np.ndarray  # (K, K) test split, rows true, columns predicted
+    weight: np.ndarray  # (K, D) on raw features
+    bias: np.ndarray  # (K,)
+    run_dir: Path | None
+
+
+def default_run_dir(config: FeatureRunConfig, root: str | Path = "runs") -> Path:
+    """runs/features-<dataset>-<method>-<classifier>-<YYYYmmdd-HHMMSS>."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"features-{config.dataset}-{config.method}-{config.classifier}-{stamp}".replace(":", "_")
+
+
+def _accuracy(pipeline: Any, x: np.ndarray, y: np.ndarray) -> float | None:
+    return float((pipeline.predict(x) == y).mean()) if len(y) else None
+
+
+def load_splits(config: FeatureRunConfig) -> tuple[Any, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The dataset bundle and its splits as uint8 numpy arrays, resized and cut to ``limit``."""
+    from cnnlab.data import load_dataset
+    from cnnlab.features.images import split_arrays
+
+    bundle = load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
+                          seed=config.seed, image_size=config.image_size)
+    return bundle, {name: split_arrays(getattr(bundle, name), config.limit) for name in SPLITS}
+
+
+def fit_and_evaluate(
+    config: FeatureRunConfig, features: FeatureSet, num_classes: int, *, standardize: bool = True
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+    """Fit the classifier on train; results dict, test confusion matrix, W (K, D), b (K,)."""
+    pipeline = build_classifier(config.classifier, config.classifier_options, standardize=standardize)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        pipeline.fit(features.x["train"], features.y["train"])
+    fit_time = time.perf_counter() - start
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    weight, bias = linear_weights(pipeline, num_classes)
+    test_pred = pipeline.predict(features.x["test"])
+    val_acc = _accuracy(pipeline, features.x["val"], features.y["val"])
+    results = {
+        "test_acc": float((test_pred == features.y["test"]).mean()),
+        "val_acc": val_acc,
+        "best_val_acc": val_acc,
+        "train_acc": _accuracy(pipeline, features.x["train"], features.y["train"]),
+        "fit_time_s": round(fit_time, 3),
+        "converged": converged,  # False: the solver hit --max-iter first
+        "extract_time_s": round(features.extract_time_s, 3),
+        "train_time_s": round(fit_time, 3),
+        "features_cached": features.cached,
+        "feature_dim": features.dim,
+        "params": int(weight.size + bias.size),
+        **{f"n_{name}": int(len(features.y[name])) for name in SPLITS},
+    }
+    confusion = confusion_matrix(features.y["test"], test_pred, labels=np.arange(num_classes))
+    return results, confusion, weight, bias
+
+
+def run_features(
+    config: FeatureRunConfig, run_dir: str | Path | None = None, *, show_progress: bool = True
+) -> FeatureRunResult:
+    """Load the data, compute (or load cached) features, fit, evaluate, and write ``run_dir``."""
+    extractor = build_extractor(config.method, config.features)  # bad names fail before loading data
+    build_classifier(config.classifier, config.classifier_options)
+    bundle, splits = load_splits(config)
+    cache = FeatureCache(config.cache_dir) if config.use_cache else None
+    features = compute_features(extractor, splits, label=f"{config.dataset}-{extractor.name}", cache=cache,
+                                batch_size=config.batch_size, show_progress=show_progress)
+    classes = list(bundle.classes)
+    results, confusion, weight, bias = fit_and_evaluate(config, features, len(classes), standardize=extractor.standardize)
+    c, h, w = splits["train"][0].shape[1:]
+    meta = {
+        "kind": "features",
+        "model": f"{extractor.name} + {config.classifier}",
+        "method": extractor.name,
+        "classifier": config.classifier,
+        "dataset": config.dataset,
+        "classes": classes,
+        "num_classes": len(classes),
+        "feature_dim": features.dim,
+        "input_size": [int(h), int(w)],
+        "in_channels": int(c),
+        "mean": [float(v) for v in bundle.mean],
+        "std": [float(v) for v in bundle.std],
+        "features": extractor.settings(),
+        "standardized": extractor.standardize,  # False: features only centred before the classifier
+    }
+    result = FeatureRunResult(meta, results, confusion, weight, bias, Path(run_dir) if run_dir else None)
+    if result.run_dir is not None:
+        write_run(result, config)
+    return result
+
+
+def _confusion_csv(confusion: np.ndarray, classes: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["true \\ predicted", *classes])
+    for name, row in zip(classes, confusion):
+        writer.writerow([name, *map(int, row)])
+    return buf.getvalue()
+
+
+def write_run(result: FeatureRunResult, config: FeatureRunConfig) -> Path:
+    """Write meta.json, results.json, config.yaml, confusion.csv and weights.npz into ``result.run_dir``."""
+    from cnnlab.train.checkpoint import atomic_write, atomic_write_text
+
+    run_dir = result.run_dir
+    assert run_dir is not None
+    atomic_write_text(run_dir / "meta.json", json.dumps(result.meta, indent=2) + "\n")
+    atomic_write_text(run_dir / "results.json", json.dumps(result.results, indent=2) + "\n")
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(asdict(config), sort_keys=False))
+    atomic_write_text(run_dir / "confusion.csv", _confusion_csv(result.confusion, result.meta["classes"]))
+    atomic_write(run_dir / WEIGHTS_FILE, lambda f: np.savez(f, weight=result.weight, bias=result.bias))
+    return run_dir
+
+
+def read_weights(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """W (K, D) and b (K,) of a feature run's linear classifier."""
+    from cnnlab.errors import CheckpointError
+
+    path = Path(run_dir) / WEIGHTS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} has no {WEIGHTS_FILE}: pass a run folder written by `cnnlab features`")
+    with np.load(path, allow_pickle=False) as archive:
+        return archive["weight"], archive["bias"]

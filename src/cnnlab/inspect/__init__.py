@@ -1,0 +1,26 @@
+"""Model inspection: per-layer summaries and convolution arithmetic.
+
+- `summary(model, input_size)`: output shape, parameters, MACs/FLOPs and receptive field per layer.
+- `conv_output_size`, `conv_arithmetic`: the formulas of a conv/pool layer, with helpful errors.
+- `ReceptiveFieldTracker`, `stacked_receptive_field`: receptive fields of real nets and of stacks.
+"""
+from cnnlab.inspect.conv_arithmetic import ConvLayer, ConvReport, conv_arithmetic, conv_output_size, resolve_padding
+from cnnlab.inspect.receptive_field import ReceptiveField, ReceptiveFieldTracker, stacked_receptive_field
+from cnnlab.inspect.sizes import parse_size
+from cnnlab.inspect.summary import LayerRow, ModelSummary, SummaryTotals, summary
+
+__all__ = [
+    "ConvLayer",
+    "ConvReport",
+    "LayerRow",
+    "ModelSummary",
+    "ReceptiveField",
+    "ReceptiveFieldTracker",
+    "SummaryTotals",
+    "conv_arithmetic",
+    "conv_output_size",
+    "parse_size",
+    "resolve_padding",
+    "stacked_receptive_field",
+    "summary",
+]

@@ -1,0 +1,290 @@
+"""Convolution and pooling arithmetic: output size, parameters, MACs and receptive field by formula.
+
+For an ``N``-pixel side, filter ``F``, stride ``S``, padding ``P`` and dilation ``D``::
+
+    output = (N + 2P - D(F-1) - 1) / S + 1          (must be an integer; PyTorch rounds down)
+    params = F*F*C*K + K                             (K filters on C input channels, one bias each)
+    MACs   = F*F*C * K*H_out*W_out                   (one multiply-add per weight per output pixel)
+
+Pooling has no parameters and keeps the channels; its stride defaults to ``F`` (PyTorch's
+default). A depthwise-separable convolution replaces the ``F``x``F``x``C``x``K`` filter bank with a
+depthwise ``F``x``F`` filter per channel followed by a 1x1 ``C -> K`` convolution, costing about
+``1/K + 1/F^2`` of the dense one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cnnlab.errors import ConfigError, ShapeError
+from cnnlab.inspect.receptive_field import ReceptiveField, stacked_receptive_field
+
+__all__ = ["ConvLayer", "ConvReport", "conv_arithmetic", "conv_output_size", "resolve_padding"]
+
+Pool = Literal["max", "avg"]
+_POOL_NAMES = {"max": "max pool", "avg": "avg pool"}
+
+
+def resolve_padding(padding: int | str, kernel: int, dilation: int = 1) -> int:
+    """An int, or ``"same"`` = ``D(F-1)/2`` (keeps the size at stride 1; needs an odd span)."""
+    if isinstance(padding, str):
+        if padding.strip().lower() == "same":
+            span = dilation * (kernel - 1)
+            if span % 2:
+                raise ConfigError(f"padding 'same' needs an odd filter size (or an even dilation); F={kernel} "
+                                  f"with dilation {dilation} would need {span / 2} pixels per side. "
+                                  f"Use F={kernel + 1} or an explicit padding.")
+            return span // 2
+        try:
+            padding = int(padding)
+        except ValueError:
+            raise ConfigError(f"padding must be an integer or 'same', got {padding!r}") from None
+    if padding < 0:
+        raise ConfigError(f"padding must be 0 or more, got {padding}")
+    return padding
+
+
+def conv_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int | str = 0, dilation: int = 1, *, exact: bool = True
+) -> int:
+    """Output side ``(N + 2P - D(F-1) - 1)/S + 1`` of a convolution or pooling window.
+
+    With ``exact=True`` (the default) a fraction is a ShapeError that explains it and suggests a
+    padding or stride that fits; ``exact=False`` rounds down like PyTorch.
+    """
+    for label, value, low in (("input size", size, 1), ("filter size", kernel, 1), ("stride", stride, 1),
+                              ("dilation", dilation, 1)):
+        if value < low:
+            raise ConfigError(f"{label} must be at least {low}, got {value}")
+    pad = resolve_padding(padding, kernel, dilation)
+    span = size + 2 * pad - dilation * (kernel - 1) - 1  # pixels the window slides over
+    if span < 0:
+        raise ShapeError(
+            f"the filter spans {dilation * (kernel - 1) + 1} pixels but the padded input has only "
+            f"{size + 2 * pad} ({size} + 2*{pad}): use a smaller filter or dilation, or padding of at least "
+            f"{math.ceil((dilation * (kernel - 1) + 1 - size) / 2)}."
+        )
+    if span % stride and exact:
+        raise ShapeError(_not_integer_message(size, kernel, stride, pad, dilation, span))
+    return span // stride + 1
+
+
+def _not_integer_message(size: int, kernel: int, stride: int, pad: int, dilation: int, span: int) -> str:
+    formula = f"({size} + 2*{pad} - {_span_text(kernel, dilation)} - 1)/{stride} + 1 = {span / stride + 1:.4g}"
+    fixes = []
+    for p in _fitting_paddings(size, kernel, stride, pad, dilation):
+        fixes.append(f"padding {p} (output {(size + 2 * p - dilation * (kernel - 1) - 1) // stride + 1})")
+    for n in (size - span % stride, size - span % stride + stride):  # crop or enlarge the input
+        if n >= size - span:
+            fixes.append(f"input size {n} (output {(span - size + n) // stride + 1})")
+    for s in _fitting_strides(span, stride):
+        fixes.append(f"stride {s} (output {span // s + 1})")
+    return (
+        f"output size {formula} is not an integer: the window slides over {span} pixels, which is not a "
+        f"multiple of stride {stride}, so {span % stride} pixel(s) at the border would never be covered. "
+        f"Sizes that fit: {', or '.join(fixes)}."
+    )
+
+
+def _span_text(kernel: int, dilation: int) -> str:
+    return f"({kernel}-1)" if dilation == 1 else f"{dilation}*({kernel}-1)"
+
+
+def _fitting_paddings(size: int, kernel: int, stride: int, pad: int, dilation: int, limit: int = 2) -> list[int]:
+    # 2P changes the span by even steps, so a fitting padding may not exist for even strides.
+    candidates = range(0, pad + stride + 1)
+    fits = [p for p in candidates if p != pad and (size + 2 * p - dilation * (kernel - 1) - 1) % stride == 0
+            and size + 2 * p - dilation * (kernel - 1) - 1 >= 0]
+    return sorted(fits, key=lambda p: abs(p - pad))[:limit]
+
+
+def _fitting_strides(span: int, stride: int, limit: int = 2) -> list[int]:
+    divisors = [s for s in range(1, max(span, 1) + 1) if span % s == 0 and s != stride]
+    return sorted(divisors, key=lambda s: (abs(s - stride), s))[:limit]
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """One convolution or pooling layer worked out by formula."""
+
+    kind: str  # "conv", "separable conv", "max pool" or "avg pool"
+    input_shape: tuple[int, int, int]  # (C, H, W)
+    output_shape: tuple[int, int, int]  # (K, H_out, W_out)
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int
+    params: int
+    macs: int
+    dense_params: int  # the same layer as an ordinary convolution (equals params unless separable)
+    dense_macs: int
+    receptive_field: ReceptiveField  # of this layer's output on the input of the whole stack
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__, input_shape=list(self.input_shape), output_shape=list(self.output_shape),
+                    receptive_field=_field_dict(self.receptive_field))
+
+    def explain(self) -> list[str]:
+        """The formulas behind each number, with this layer's values substituted."""
+        c, h, w = self.input_shape
+        k, out_h, out_w = self.output_shape
+        f, s, p, d = self.kernel, self.stride, self.padding, self.dilation
+        sides = [(h, out_h)] if h == w else [(h, out_h), (w, out_w)]
+        lines = [f"{self.kind} {f}x{f}, stride {s}, padding {p}, dilation {d}"
+                 + ("" if self.kind.endswith("pool") else f", {k} filter{'s' * (k != 1)}") + f": {_shape(self.input_shape)}"
+                 f" -> {_shape(self.output_shape)}"]
+        lines += [f"  output side ({n} + 2*{p} - {_span_text(f, d)} - 1)/{s} + 1 = {o}" for n, o in sides]
+        if self.kind.endswith("pool"):
+            lines.append("  params 0 (pooling has no weights; channels unchanged)")
+        elif self.kind == "conv":
+            bias = self.params - f * f * c * k
+            lines.append(f"  params {f}*{f}*{c}*{k}" + (f" + {bias}" if bias else "") + f" = {self.params:,}")
+            lines.append(f"  MACs {f}*{f}*{c} * {k}*{out_h}*{out_w} = {self.macs:,} (FLOPs {2 * self.macs:,})")
+        else:
+            lines.append(f"  params {self.params:,} = depthwise {f}*{f}*{c} + pointwise {c}*{k} (+ biases); "
+                         f"dense conv: {self.dense_params:,}")
+            lines.append(f"  MACs ({f}*{f}*{c} + {c}*{k}) * {out_h}*{out_w} = {self.macs:,}; "
+                         f"dense conv: {self.dense_macs:,}")
+        lines.append(f"  receptive field {self.receptive_field}")
+        return lines
+
+
+@dataclass(frozen=True)
+class ConvReport:
+    """``layers`` stacked identical layers, their totals and the receptive field of the last output."""
+
+    layers: list[ConvLayer]
+    params: int = 0
+    macs: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        return self.layers[-1].output_shape
+
+    @property
+    def receptive_field(self) -> ReceptiveField:
+        return self.layers[-1].receptive_field
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layers": [layer.to_dict() for layer in self.layers],
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "receptive_field": _field_dict(self.receptive_field),
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        lines = []
+        for i, layer in enumerate(self.layers, 1):
+            explained = layer.explain()
+            lines += [f"layer {i}: {explained[0]}" if len(self.layers) > 1 else explained[0], *explained[1:]]
+        if len(self.layers) > 1:
+            lines.append(f"total: output {_shape(self.output_shape)}, params {self.params:,}, MACs {self.macs:,}, "
+                         f"receptive field {self.receptive_field}")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _field_dict(field: ReceptiveField) -> dict[str, int]:
+    # The calculator's filters are square: one size and one jump.
+    return {"size": field.size[0], "jump": field.jump[0]}
+
+
+def conv_arithmetic(
+    input_shape: tuple[int, ...] | int,
+    kernel: int,
+    *,
+    stride: int | None = None,
+    padding: int | str = 0,
+    dilation: int = 1,
+    filters: int | None = None,
+    pool: Pool | None = None,
+    layers: int = 1,
+    separable: bool = False,
+    bias: bool = True,
+    exact: bool = True,
+) -> ConvReport:
+    """Work out ``layers`` stacked identical conv (or pooling) layers on an input of ``input_shape``.
+
+    Args:
+        input_shape: ``(C, H, W)``, ``(H, W)`` or ``N`` (one channel, N x N).
+        kernel: filter size F (square).
+        stride: S; None means 1 for a convolution and F for pooling.
+        padding: P, or ``"same"`` for ``D(F-1)/2``.
+        dilation: D (the filter spans ``D(F-1)+1`` pixels).
+        filters: K, the number of filters (output channels) of a convolution; default 1.
+        pool: ``"max"`` or ``"avg"`` for a pooling layer (no parameters, channels unchanged).
+        layers: L identical layers stacked (the first maps C -> K channels, the others K -> K).
+        separable: depthwise-separable convolution (depthwise FxF + pointwise 1x1).
+        bias: count one bias per filter.
+        exact: a fractional output size is an error (True) or rounded down like PyTorch (False).
+    """
+    channels, height, width = _chw(input_shape)
+    if pool is not None and pool not in _POOL_NAMES:
+        raise ConfigError(f"pool must be one of {sorted(_POOL_NAMES)}, got {pool!r}")
+    if pool is not None and (filters is not None or separable):
+        raise ConfigError("pooling has no filters: drop --filters/--separable, or drop --pool for a convolution")
+    if layers < 1:
+        raise ConfigError(f"layers must be at least 1, got {layers}")
+    if filters is not None and filters < 1:
+        raise ConfigError(f"filters must be at least 1, got {filters}")
+    stride = (kernel if pool else 1) if stride is None else stride
+    pad = resolve_padding(padding, kernel, dilation)
+    out_channels = filters or 1
+    stack, shape = [], (channels, height, width)
+    for depth in range(1, layers + 1):
+        field = stacked_receptive_field([(kernel, stride, dilation)] * depth)
+        layer = _one_layer(shape, kernel, stride, pad, dilation, out_channels, pool, separable, bias, exact, field)
+        stack.append(layer)
+        shape = layer.output_shape
+    notes = []
+    params, macs = sum(l.params for l in stack), sum(l.macs for l in stack)
+    if separable:
+        dense_params, dense_macs = sum(l.dense_params for l in stack), sum(l.dense_macs for l in stack)
+        notes.append(f"separable uses {params / dense_params:.3f} of the parameters and {macs / dense_macs:.3f} "
+                     f"of the MACs of dense convolutions (about 1/K + 1/F^2 = {1 / out_channels + 1 / kernel**2:.3f})")
+    return ConvReport(stack, params=params, macs=macs, notes=notes)
+
+
+def _chw(input_shape: tuple[int, ...] | int) -> tuple[int, int, int]:
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    forms = {1: lambda n: (1, n, n), 2: lambda h, w: (1, h, w), 3: lambda c, h, w: (c, h, w)}
+    if len(shape) not in forms or any(int(v) < 1 for v in shape):
+        raise ConfigError(f"input shape must be N, (H, W) or (C, H, W) with positive sizes, got {input_shape!r}")
+    return forms[len(shape)](*(int(v) for v in shape))
+
+
+def _one_layer(shape: tuple[int, int, int], kernel: int, stride: int, pad: int, dilation: int,
+               filters: int, pool: Pool | None, separable: bool, bias: bool, exact: bool,
+               field: ReceptiveField) -> ConvLayer:
+    channels, height, width = shape
+    out_h = conv_output_size(height, kernel, stride, pad, dilation, exact=exact)
+    out_w = conv_output_size(width, kernel, stride, pad, dilation, exact=exact)
+    pixels = out_h * out_w
+    if pool:
+        return ConvLayer(_POOL_NAMES[pool], shape, (channels, out_h, out_w), kernel, stride, pad, dilation,
+                         0, 0, 0, 0, field)
+    dense_params = kernel * kernel * channels * filters + filters * bias
+    dense_macs = kernel * kernel * channels * filters * pixels
+    if separable:
+        depthwise_params = kernel * kernel * channels + channels * bias
+        pointwise_params = channels * filters + filters * bias
+        params = depthwise_params + pointwise_params
+        macs = (kernel * kernel * channels + channels * filters) * pixels
+    else:
+        params, macs = dense_params, dense_macs
+    return ConvLayer("separable conv" if separable else "conv", shape, (filters, out_h, out_w), kernel, stride,
+                     pad, dilation, params, macs, dense_params, dense_macs, field)

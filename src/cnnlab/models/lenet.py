@@ -1,0 +1,88 @@
+"""LeNet-5, the first CNN trained end to end with backpropagation.
+
+Paper: "Gradient-Based Learning Applied to Document Recognition", LeCun et al., 1998.
+
+Two variants, as in the course (Dive into Deep Learning, ch. "LeNet"):
+
+- ``lenet5``: the original recipe, sigmoid activations and 2x2 average pooling:
+  conv 6@5x5 (pad 2) -> avgpool -> conv 16@5x5 -> avgpool -> FC 120 -> FC 84 -> FC classes.
+  With 10 classes on 1x28x28 it has 61,706 parameters.
+- ``lenet5_relu``: the modern variant, ReLU and 2x2 max pooling.
+
+Small inputs: LeNet is itself a small-input network and has no other stem. Its classifier sees
+the flattened 16xhxw feature map, so the flatten size follows ``input_size`` (16x5x5 for 28x28,
+16x6x6 for 32x32, 16x54x54 for 224x224) and the model takes exactly that size. Weights are
+initialised with Xavier/Glorot (designed for sigmoid networks), biases with zeros.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from cnnlab.layers import get_act_layer, make_act, mlp_classifier
+from cnnlab.layers.create import LayerFactory
+from cnnlab.models._base import ImageClassifier
+from cnnlab.models._registry import register_model
+
+
+class LeNet5(ImageClassifier):
+    """Two conv/pool stages and a three-layer fully connected classifier."""
+
+    classifier_name = "classifier"
+
+    def __init__(
+        self,
+        *,
+        arch: str = "lenet5",
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int | Sequence[int] = 28,
+        act_layer: str | LayerFactory = "sigmoid",
+        pool_layer: LayerFactory = nn.AvgPool2d,
+        channels: Sequence[int] = (6, 16),
+        hidden: Sequence[int] = (120, 84),
+        drop_rate: float = 0.0,
+    ) -> None:
+        super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size,
+                         fixed_input_size=True)
+        act_layer = get_act_layer(act_layer)
+        c1, c2 = channels
+        self.features = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(in_channels, c1, 5, padding=2)), ("act1", make_act(act_layer)),
+            ("pool1", pool_layer(2, 2)),
+            ("conv2", nn.Conv2d(c1, c2, 5)), ("act2", make_act(act_layer)), ("pool2", pool_layer(2, 2)),
+        ]))
+        self.num_features = c2
+        h, w = self.feature_hw()
+        self.classifier = mlp_classifier(c2 * h * w, hidden, num_classes, drop_rate=drop_rate, act_layer=act_layer)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)  # (B, 16, h, w)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.classify(torch.flatten(x, 1), pre_logits)
+
+
+def _lenet(arch: str, **kwargs) -> LeNet5:
+    return LeNet5(arch=arch, **kwargs)
+
+
+@register_model
+def lenet5(**kwargs) -> LeNet5:
+    """LeNet-5, original: sigmoid + average pooling (61,706 parameters on 1x28x28, 10 classes)."""
+    model_args = dict(act_layer="sigmoid", pool_layer=nn.AvgPool2d)
+    return _lenet("lenet5", **dict(model_args, **kwargs))
+
+
+@register_model
+def lenet5_relu(**kwargs) -> LeNet5:
+    """LeNet-5, modern: ReLU + max pooling."""
+    model_args = dict(act_layer="relu", pool_layer=nn.MaxPool2d)
+    return _lenet("lenet5_relu", **dict(model_args, **kwargs))

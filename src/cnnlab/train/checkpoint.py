@@ -1,0 +1,247 @@
+"""Checkpoints: atomic writes, safe loads, RNG state, and `load_model` for every other command.
+
+A checkpoint is a dict of plain types and tensors only (see docs/DESIGN.md), so it loads with
+``torch.load(weights_only=True)``; we never fall back to unrestricted unpickling.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnlab.errors import CheckpointError
+
+FORMAT_VERSION = 1
+CHECKPOINT_NAMES = ("last", "best")  # RUN/checkpoints/<name>.pt
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write via a temp file in the same folder + fsync + os.replace: readers see old or new, never half.
+
+    On any failure (including os.replace itself) the temp file is removed and ``path`` is unchanged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: str | Path) -> None:
+    """Delete temp files a killed writer left behind (``.NAME.XXXX.tmp``)."""
+    for tmp in Path(folder).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> Path:
+    return atomic_write(path, lambda f: torch.save(dict(state), f))
+
+
+# --- safe loading --------------------------------------------------------------------------------
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a .pt checkpoint with weights_only=True (or a .safetensors file) onto the CPU.
+
+    Raises CheckpointError naming the file when it is missing, empty, truncated or holds Python
+    objects other than tensors and plain containers.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): the write was interrupted; use another checkpoint")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"checkpoint {path} was refused: it holds Python objects that are not tensors or plain data "
+            f"({str(err).splitlines()[0][:200]}). cnnlab only loads weights_only checkpoints; re-save the "
+            "weights as a plain state_dict if you trust the file"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {str(err)[:200]})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a cnnlab checkpoint dict")
+    if "model" not in state and all(isinstance(v, torch.Tensor) for v in state.values()):
+        state = {"model": state}  # a bare state_dict
+    return state
+
+
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            weights = {k: f.get_tensor(k) for k in f.keys()}
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"safetensors file {path} is corrupt ({str(err)[:200]})") from None
+    meta = json.loads(header["meta"]) if "meta" in header else {}
+    return {"model": weights, "meta": meta}
+
+
+def save_safetensors(state_dict: Mapping[str, torch.Tensor], meta: Mapping[str, Any], path: str | Path) -> Path:
+    """Weights only, with ``meta`` as JSON in the header, written atomically."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    blob = save(tensors, metadata={"meta": json.dumps(dict(meta))})
+    return atomic_write(path, lambda f: f.write(blob))
+
+
+# --- compatibility -------------------------------------------------------------------------------
+
+def check_same_model(saved: Mapping[str, Any], expected: Mapping[str, Any], source: str | Path) -> None:
+    """Refuse a checkpoint whose architecture, class count or input channels differ from ``expected``."""
+    for key in ("model", "num_classes", "in_channels"):
+        if key in saved and key in expected and saved[key] != expected[key]:
+            raise CheckpointError(
+                f"checkpoint {source} is of another model: its {key} is {saved[key]!r}, this run's is "
+                f"{expected[key]!r}. Use a checkpoint of the same model, or start a new run"
+            )
+
+
+def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str | Path = "checkpoint") -> None:
+    """``model.load_state_dict`` that names the first mismatching layer and both shapes."""
+    own = model.state_dict()
+    for name, tensor in state_dict.items():
+        if name in own and own[name].shape != tensor.shape:
+            raise CheckpointError(
+                f"{source} does not fit this model: layer {name!r} has shape {tuple(tensor.shape)} in the "
+                f"checkpoint but {tuple(own[name].shape)} in the model (another class count or channel count?)"
+            )
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source} is of another architecture: missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+            f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}"
+        )
+    model.load_state_dict(state_dict)
+
+
+# --- RNG state (python, numpy, torch) as plain types and tensors ---------------------------------
+
+def rng_state() -> dict[str, Any]:
+    version, mt, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": [version, list(mt), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --- loading a trained model ---------------------------------------------------------------------
+
+@dataclass
+class LoadedModel:
+    """A trained model in eval mode, the run's meta.json contents, and the file it came from."""
+
+    model: nn.Module
+    meta: dict[str, Any]
+    path: Path
+
+
+def find_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> Path:
+    """A checkpoint file itself, or ``RUN/checkpoints/<which>.pt`` (falling back to last.pt)."""
+    path = Path(run_or_checkpoint).expanduser()
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise CheckpointError(f"no run folder or checkpoint at {path}")
+    for name in dict.fromkeys((which, "last")):
+        candidate = path / "checkpoints" / f"{name}.pt"
+        if candidate.is_file():
+            return candidate
+    raise CheckpointError(f"{path} has no checkpoints/{which}.pt: pass a run folder written by `cnnlab train` or a .pt file")
+
+
+def model_weights(state: Mapping[str, Any], *, ema: bool = True) -> dict[str, torch.Tensor]:
+    """The weights to use: the EMA's when the run kept one (and ``ema``), else the raw model's."""
+    if ema and state.get("ema"):
+        prefix = "module."
+        return {k[len(prefix):]: v for k, v in state["ema"].items() if k.startswith(prefix)}
+    return state["model"]
+
+
+def load_model(
+    run_or_checkpoint: str | Path, *, which: str = "best", device: str | torch.device = "cpu", ema: bool = True
+) -> LoadedModel:
+    """Rebuild a trained model from a run folder or checkpoint, in eval mode on ``device``.
+
+    Args:
+        run_or_checkpoint: a run folder (``RUN/checkpoints/<which>.pt``) or a .pt/.safetensors file.
+        which: "best" (highest validation accuracy) or "last".
+        device: where to put the model.
+        ema: use the EMA weights when the run kept them (what the run evaluated on its test split).
+    """
+    from cnnlab.models import create_model
+
+    path = find_checkpoint(run_or_checkpoint, which)
+    state = read_checkpoint(path)
+    meta = dict(state.get("meta") or {})
+    if not meta and (path.parent.parent / "meta.json").is_file():
+        meta = json.loads((path.parent.parent / "meta.json").read_text())
+    if "model" not in meta or "num_classes" not in meta:
+        raise CheckpointError(f"{path} has no meta (model name, classes): it was not written by `cnnlab train`")
+    model = create_model(
+        meta["model"], num_classes=meta["num_classes"], in_channels=meta["in_channels"],
+        input_size=tuple(meta["input_size"]), **meta.get("model_kwargs", {}),
+    )
+    load_weights(model, model_weights(state, ema=ema), path)
+    return LoadedModel(model=model.to(device).eval(), meta=meta, path=path)

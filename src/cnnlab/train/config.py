@@ -1,0 +1,213 @@
+"""The training configuration: one typed dataclass, built once at the edge (CLI or API).
+
+Resolution order, later wins: the defaults below < a named recipe (``recipes/NAME.yaml``) <
+a YAML file (``--config``) < explicit flags / keyword arguments. The resolved config is saved as
+``RUN/config.yaml`` and inside every checkpoint, so ``cnnlab train --config RUN/config.yaml``
+re-runs it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+import yaml
+
+from cnnlab.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Units are in the comments."""
+
+    # what to train, on what
+    model: str = "fastnet"             # a name from `cnnlab models`
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to create_model
+    data: str = "fashion-mnist"        # a name from `cnnlab data list`, or folder:PATH
+    data_dir: str | None = None        # where to look for the dataset files first
+    val_fraction: float = 0.1          # share of the training split held out for validation
+    # how long
+    epochs: int = 10                   # passes over the training split
+    batch_size: int = 256              # images per optimizer step (per process under torchrun)
+    # optimizer
+    optimizer: str = "sgd"             # sgd | rmsprop | adam | adamw
+    lr: float = 0.1                    # peak learning rate
+    momentum: float = 0.9              # sgd/rmsprop momentum
+    nesterov: bool = True              # sgd only
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam/adamw
+    weight_decay: float = 5e-4         # L2 (sgd/rmsprop/adam) or decoupled (adamw); never on biases/norms
+    # learning-rate schedule, stepped once per optimizer step
+    schedule: str = "onecycle"         # onecycle | cosine | linear | step | constant
+    warmup_epochs: float = 0.0         # linear warm-up length in epochs (onecycle: rise phase, default 25%)
+    step_epochs: float = 30.0          # step schedule: epochs between decays
+    step_gamma: float = 0.1            # step schedule: lr multiplier at each decay
+    # regularisation and augmentation
+    label_smoothing: float = 0.0       # 0..1, share of target mass spread over all classes
+    crop_padding: int = 0              # random crop after zero-padding by this many pixels; 0 = off
+    hflip: bool = False                # random horizontal flip (not for digits/text)
+    erasing: float = 0.0               # probability of random erasing per image
+    grad_clip: float = 0.0             # max global gradient L2 norm; 0 = off
+    ema_decay: float = 0.0             # EMA of weights, decay per step (e.g. 0.999); 0 = off
+    # hardware and numerics
+    device: str = "auto"               # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"            # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA, with GradScaler)
+    channels_last: bool = False        # NHWC memory layout (faster convs with bf16 on CPU)
+    compile: bool = False              # torch.compile the model (costs compile time up front)
+    num_workers: int = 0               # loader worker processes (streaming folder: datasets only)
+    threads: int = 0                   # CPU threads for torch; 0 = torch's default (all cores)
+    deterministic: bool = False        # torch.use_deterministic_algorithms: same seed, same numbers
+    seed: int = 0
+    # bookkeeping
+    out: str = "runs"                  # parent folder of run folders
+    name: str | None = None            # run folder name (default MODEL-DATA-TIMESTAMP)
+    run_dir: str | None = None         # explicit run folder; overrides out/name; not saved
+    checkpoint_every: int = 0          # also save last.pt every N optimizer steps; 0 = at epoch ends only
+    on_nan: str = "stop"               # stop | skip: what a NaN/inf loss does
+    report: bool = True                # write report.html at the end (needs cnnlab.eval)
+    quiet: bool = False                # one line per epoch instead of progress bars
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError for a value that cannot work (names are checked where they are looked up)."""
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "val_fraction": 0.0 <= self.val_fraction < 1.0,
+            "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
+            "erasing": 0.0 <= self.erasing <= 1.0,
+            "ema_decay": 0.0 <= self.ema_decay < 1.0,
+            "crop_padding": self.crop_padding >= 0,
+            "grad_clip": self.grad_clip >= 0,
+            "warmup_epochs": 0 <= self.warmup_epochs <= self.epochs,
+            "checkpoint_every": self.checkpoint_every >= 0,
+            "num_workers": self.num_workers >= 0,
+            "threads": self.threads >= 0,
+            "betas": len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            k = bad[0]
+            raise ConfigError(f"{k}={getattr(self, k)!r} is out of range; see `cnnlab train --help` for valid values")
+
+    def to_dict(self, *, for_file: bool = False) -> dict[str, Any]:
+        """Plain dict (YAML/JSON/checkpoint-safe). ``for_file`` drops fields that must not be re-used."""
+        d = dataclasses.asdict(self)
+        if for_file:
+            d.pop("run_dir")
+        return d
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return merge(self, changes)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def merge(cfg: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
+    """A copy of ``cfg`` with ``changes`` applied; keys may use dashes; values are type-checked."""
+    hints = typing.get_type_hints(TrainConfig)
+    current = dataclasses.asdict(cfg)
+    for raw_key, value in changes.items():
+        key = str(raw_key).replace("-", "_")
+        if key not in hints:
+            close = difflib.get_close_matches(key, hints, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"unknown training setting {raw_key!r}.{hint} Settings: {', '.join(hints)}")
+        current[key] = _coerce(key, value, hints[key])
+    return TrainConfig(**current)
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check a YAML/flag value against the field's type; ints are accepted for floats."""
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    for t in allowed:
+        base = typing.get_origin(t) or t
+        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if base is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if base in (bool, str, dict) and isinstance(value, base):
+            return dict(value) if base is dict else value
+        if base is list and isinstance(value, (list, tuple)):
+            return [float(v) for v in value]
+    names = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
+    raise ConfigError(f"setting {key!r} must be {names}, got {value!r} ({type(value).__name__})")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A config/recipe YAML file as a dict of settings."""
+    path = Path(path).expanduser()
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings (key: value), not {type(data).__name__}")
+    return data
+
+
+def save_yaml(cfg: TrainConfig) -> str:
+    """The YAML text of ``cfg`` (without run_dir), in field order."""
+    return yaml.safe_dump(cfg.to_dict(for_file=True), sort_keys=False)
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.name[: -len(".yaml")] for p in _recipe_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def recipe_path(name: str) -> Path:
+    path = _recipe_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown recipe {name!r}; recipes: {', '.join(list_recipes())}")
+    return path
+
+
+def _recipe_dir() -> Path:
+    return Path(str(resources.files("cnnlab"))) / "recipes"
+
+
+def resolve_config(
+    model: str | None = None,
+    data: str | None = None,
+    *,
+    config: str | Path | Mapping[str, Any] | TrainConfig | None = None,
+    recipe: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> TrainConfig:
+    """Defaults < recipe < config (file, dict or TrainConfig) < model/data < overrides."""
+    cfg = TrainConfig()
+    if recipe:
+        cfg = merge(cfg, load_yaml(recipe_path(recipe)))
+    if isinstance(config, TrainConfig):
+        cfg = merge(cfg, config.to_dict())
+    elif isinstance(config, Mapping):
+        cfg = merge(cfg, config)
+    elif config is not None:
+        cfg = merge(cfg, load_yaml(config))
+    explicit = {k: v for k, v in {"model": model, "data": data}.items() if v is not None}
+    return merge(cfg, {**explicit, **(overrides or {})})
+
+
+def choose(table: Mapping[str, T], name: str, what: str) -> T:
+    """``table[name]`` or a ConfigError listing the choices: the one lookup every name table uses."""
+    try:
+        return table[name]
+    except KeyError:
+        raise ConfigError(f"unknown {what} {name!r}; choose one of: {', '.join(table)}") from None

@@ -1,0 +1,296 @@
+"""The training loop: `train()` (the API behind `cnnlab train`) and `fit()`, which reads on one screen.
+
+A run is: build the session (setup.py) -> restore a checkpoint if resuming -> per epoch, train on
+every batch and validate -> keep best.pt (by validation accuracy) and last.pt -> evaluate the best
+weights once on the test split -> results.json (+ report.html).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from cnnlab.errors import CnnlabError, ConfigError
+from cnnlab.train import distributed
+from cnnlab.train.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
+                                     save_checkpoint, set_rng_state)
+from cnnlab.train.config import TrainConfig, resolve_config
+from cnnlab.train.progress import TrainProgress, epoch_line
+from cnnlab.train.run import RunDir, new_run_path
+from cnnlab.train.setup import Session, build_session, check_names, seed_everything
+from cnnlab.train.stop import EXIT_CODES, StopRequest
+
+# settings a resumed run may change: they do not alter the numbers
+RESUMABLE_OVERRIDES = {"quiet", "report", "device", "data_dir", "num_workers", "threads"}
+
+
+class TrainingDiverged(CnnlabError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    status: str                          # "completed" | "interrupted"
+    results: dict[str, Any] = field(default_factory=dict)
+    model: nn.Module | None = None       # the evaluated model (best weights, EMA if kept), eval mode
+    exit_code: int = 0                   # what the CLI exits with (130/143 after SIGINT/SIGTERM)
+
+
+@dataclass
+class Position:
+    epoch: int = 0                       # epochs completed = index of the epoch in progress
+    batch: int = 0                       # batches of that epoch already trained
+    step: int = 0                        # optimizer steps since the start
+
+
+def train(model: str | None = None, data: str | None = None, *, config: Any = None, recipe: str | None = None,
+          resume: str | Path | None = None, **overrides: Any) -> TrainResult:
+    """Train ``model`` on ``data`` and write a run folder; the same as ``cnnlab train``.
+
+    Settings, later wins: defaults < ``recipe`` (a name from ``cnnlab train --list-recipes``) <
+    ``config`` (a YAML path, a dict or a TrainConfig) < ``model``/``data`` < ``**overrides``
+    (any TrainConfig field, e.g. ``epochs=5, lr=0.05``). ``resume=RUN`` continues a stopped run
+    with its saved config (only quiet/report/device/data_dir/num_workers/threads may change).
+    """
+    if resume is not None:
+        run_path, ckpt = find_resume_checkpoint(resume)
+        cfg = resolve_config(config=ckpt["config"])
+        asked = resolve_config(model, data, config=config, recipe=recipe, overrides=overrides).to_dict()
+        explicit = {**({"model": model} if model else {}), **({"data": data} if data else {}), **overrides}
+        changed = [k for k in explicit if k.replace("-", "_") not in RESUMABLE_OVERRIDES
+                   and asked[k.replace("-", "_")] != cfg.to_dict()[k.replace("-", "_")]]
+        if changed:
+            raise ConfigError(f"cannot change {', '.join(changed)} when resuming {run_path} (the run was "
+                              f"saved with {cfg.model} on {cfg.data}); start a new run instead")
+        cfg = cfg.replace(**{k: v for k, v in overrides.items() if k.replace("-", "_") in RESUMABLE_OVERRIDES})
+        return fit(cfg, run_path=run_path, checkpoint=ckpt)
+    return fit(resolve_config(model, data, config=config, recipe=recipe, overrides=overrides))
+
+
+def find_resume_checkpoint(run: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The newest readable checkpoint of a run folder (last.pt, else best.pt), saying so on fallback."""
+    path = Path(run).expanduser()
+    run_dir = path.parent.parent if path.is_file() else path
+    candidates = [path] if path.is_file() else [run_dir / "checkpoints" / f"{n}.pt" for n in ("last", "best")]
+    found, errors = [], []
+    for candidate in candidates:
+        if candidate.exists():
+            try:
+                found.append((candidate, read_checkpoint(candidate)))
+            except CnnlabError as err:
+                errors.append(str(err))
+    if not found:
+        why = "; ".join(errors) or f"no checkpoints/last.pt or best.pt in {run_dir}"
+        raise CnnlabError(f"cannot resume {run}: {why}. Start a new run")
+    ckpt_path, ckpt = max(found, key=lambda pc: pc[1].get("step", 0))
+    for err in errors:
+        print(f"warning: {err}; resuming from {ckpt_path} instead")
+    if "config" not in ckpt or "step" not in ckpt:
+        raise CnnlabError(f"{ckpt_path} holds weights only, not a training state; it cannot be resumed")
+    return run_dir, ckpt
+
+
+def fit(cfg: TrainConfig, *, run_path: Path | None = None, checkpoint: Mapping[str, Any] | None = None) -> TrainResult:
+    """Run (or continue) one training run described by ``cfg``."""
+    t_start = time.perf_counter()
+    check_names(cfg)
+    dist = distributed.init(cfg.device)
+    try:
+        seed_everything(cfg.seed, cfg.deterministic)
+        s = build_session(cfg, dist)
+        run_path = Path(dist.broadcast(str(run_path or new_run_path(cfg))))  # type: ignore[arg-type]
+        run = RunDir(run_path, writer=dist.is_main)
+        if checkpoint is None:
+            run.write_config(cfg)
+            run.write_json("meta.json", s.meta)
+            run.write_summary(s.model, (s.meta["in_channels"], *s.meta["input_size"]))
+        run.write_env(dist.device, dist.world_size)
+        with StopRequest() as stop:
+            return _loop(cfg, s, run, dist, stop, checkpoint, t_start)
+    finally:
+        distributed.shutdown(dist)
+
+
+def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, stop: StopRequest,
+          ckpt: Mapping[str, Any] | None, t_start: float) -> TrainResult:
+    pos, best = Position(), {"val_acc": -1.0, "epoch": 0}
+    tally = [0.0, 0.0, 0.0, 0.0]                          # this epoch: loss sum (nats), correct, images, seconds
+    if ckpt is not None:
+        check_same_model(ckpt["meta"], s.meta, run.path)
+        pos, best, tally = _restore(s, ckpt, dist)
+        run.keep_metrics_until(pos.epoch)
+    steps_per_epoch = len(s.train_loader)                 # full batches per epoch per process
+    bar = TrainProgress(total_steps=cfg.epochs * steps_per_epoch, done_steps=pos.step, quiet=cfg.quiet,
+                        enabled=dist.is_main)
+    save = lambda name: _save(s, cfg, run, pos, best, tally, dist, name)  # noqa: E731
+    try:
+        for epoch in range(pos.epoch, cfg.epochs):
+            s.train_loader.set_epoch(epoch, start_batch=pos.batch)
+            bar.start_epoch(epoch, cfg.epochs, steps_per_epoch, pos.batch)
+            s.net.train()
+            lr = s.optimizer.param_groups[0]["lr"]
+            t0 = time.perf_counter() - tally[3]
+            for x, y in s.train_loader:                   # x (B, C, H, W) normalized float32, y (B,) int64
+                if cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with s.autocast():
+                    logits = s.net(x)                     # (B, num_classes)
+                    loss = s.loss_fn(logits, y)           # mean cross-entropy over the batch, nats
+                loss_value = loss.item()
+                stopping, diverged = dist.any(bool(stop), not math.isfinite(loss_value))
+                if diverged and cfg.on_nan == "stop":
+                    raise _diverged(cfg, s, run, pos, loss_value)
+                if not diverged:
+                    s.optimizer.zero_grad(set_to_none=True)
+                    s.scaler.scale(loss).backward()
+                    if cfg.grad_clip > 0:
+                        s.scaler.unscale_(s.optimizer)
+                        nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
+                    lr = s.optimizer.param_groups[0]["lr"]   # the rate this step uses
+                    s.scaler.step(s.optimizer)
+                    s.scaler.update()
+                    s.scheduler.step()
+                    if s.ema is not None:
+                        s.ema.update_parameters(s.model)
+                    tally[0] += loss_value * len(y)
+                    tally[1] += (logits.argmax(1) == y).sum().item()
+                    tally[2] += len(y)
+                pos.batch, pos.step = pos.batch + 1, pos.step + 1
+                elapsed = time.perf_counter() - t0
+                bar.update(loss=tally[0] / max(tally[2], 1), acc=tally[1] / max(tally[2], 1),
+                           images_per_s=tally[2] * dist.world_size / max(elapsed, 1e-9))
+                if stopping or (cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0):
+                    tally[3] = elapsed
+                    save("last")
+                if stopping:
+                    return _interrupted(cfg, run, pos, stop, bar)
+            # end of epoch: global figures, validation, checkpoints, one metrics row
+            seconds = time.perf_counter() - t0
+            loss_sum, correct, seen = dist.all_sum(tally[:3])
+            val_loss, val_acc = evaluate(s.eval_model, s.val_loader, s.autocast, cfg.channels_last, dist)
+            pos, tally = Position(epoch + 1, 0, pos.step), [0.0, 0.0, 0.0, 0.0]
+            if s.val_loader is None or val_acc > best["val_acc"]:
+                best = {"val_acc": val_acc if s.val_loader is not None else -1.0, "epoch": epoch + 1}
+                save("best")
+            save("last")
+            row = dict(epoch=epoch + 1, step=pos.step, train_loss=loss_sum / max(seen, 1),
+                       train_acc=correct / max(seen, 1), val_loss=val_loss, val_acc=val_acc,
+                       lr=lr, epoch_time_s=seconds, images_per_s=seen / seconds)
+            run.append_metrics(row)
+            bar.print(epoch_line(row, cfg.epochs))
+    finally:
+        bar.close()
+        run.close()
+    return _finish(cfg, s, run, dist, best, pos, t_start)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Any, autocast: Any, channels_last: bool,
+             dist: distributed.Dist) -> tuple[float | None, float | None]:
+    """(mean cross-entropy in nats, accuracy 0..1) of ``model`` over ``loader``; (None, None) without one."""
+    if loader is None:
+        return None, None
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0.0, 0.0
+    for x, y in loader:                                   # x (B, C, H, W), y (B,)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            logits = model(x).float()                     # (B, num_classes)
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    loss_sum, correct, seen = dist.all_sum([loss_sum, correct, seen])
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def _save(s: Session, cfg: TrainConfig, run: RunDir, pos: Position, best: dict[str, Any], tally: list[float],
+          dist: distributed.Dist, name: str) -> None:
+    """Write checkpoints/<name>.pt (rank 0): everything needed to continue bitwise from this step."""
+    epoch_tally = dist.all_sum(tally[:3]) + tally[3:]     # global sums, so any rank count can resume
+    if not dist.is_main:
+        return
+    save_checkpoint({
+        "format_version": FORMAT_VERSION, "meta": s.meta, "config": cfg.to_dict(for_file=True),
+        "model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
+        "scheduler": s.scheduler.state_dict(), "scaler": s.scaler.state_dict(),
+        "ema": s.ema.state_dict() if s.ema is not None else None, "rng": rng_state(),
+        "epoch": pos.epoch, "batch": pos.batch, "step": pos.step,
+        "best_val_acc": best["val_acc"], "best_epoch": best["epoch"], "epoch_tally": epoch_tally,
+    }, run.checkpoint(name))
+
+
+def _restore(s: Session, ckpt: Mapping[str, Any], dist: distributed.Dist) -> tuple[Position, dict[str, Any], list[float]]:
+    s.model.load_state_dict(ckpt["model"])
+    s.optimizer.load_state_dict(ckpt["optimizer"])
+    s.scheduler.load_state_dict(ckpt["scheduler"])
+    s.scaler.load_state_dict(ckpt["scaler"])
+    if s.ema is not None:
+        s.ema.load_state_dict(ckpt["ema"])
+    set_rng_state(ckpt["rng"])                            # last: nothing may draw random numbers after this
+    tally = list(ckpt.get("epoch_tally", [0.0] * 4)) if dist.is_main else [0.0, 0.0, 0.0, ckpt["epoch_tally"][3]]
+    return (Position(ckpt["epoch"], ckpt["batch"], ckpt["step"]),
+            {"val_acc": ckpt["best_val_acc"], "epoch": ckpt.get("best_epoch", 0)}, tally)
+
+
+def _diverged(cfg: TrainConfig, s: Session, run: RunDir, pos: Position, loss_value: float) -> TrainingDiverged:
+    last = run.checkpoint("last")
+    kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved yet"
+    lr = s.optimizer.param_groups[0]["lr"]
+    return TrainingDiverged(
+        f"the loss became {loss_value} at step {pos.step + 1} (epoch {pos.epoch + 1}, batch {pos.batch + 1}); "
+        f"training stopped and {kept}. Lower the learning rate (it was {lr:.3g}; try --lr {cfg.lr / 10:g}), "
+        "add --grad-clip 1.0, or pass --on-nan skip to skip such steps"
+    )
+
+
+def _interrupted(cfg: TrainConfig, run: RunDir, pos: Position, stop: StopRequest, bar: TrainProgress) -> TrainResult:
+    bar.close()
+    bar.print(f"Stopped by {stop.signal_name} at epoch {pos.epoch + 1}, batch {pos.batch} (step {pos.step}); "
+              f"saved {run.checkpoint('last')}.\nResume with: cnnlab train --resume {run.path}")
+    return TrainResult(run.path, "interrupted", exit_code=EXIT_CODES.get(stop.signal_name or "", 1))
+
+
+def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, best: dict[str, Any],
+            pos: Position, t_start: float) -> TrainResult:
+    """Evaluate the best checkpoint once on the test split; write results.json and the report."""
+    train_time = time.perf_counter() - t_start
+    dist.barrier()                                        # best.pt is on disk before anyone reads it
+    loaded = load_model(run.path, which="best", device=dist.device)
+    model = loaded.model.to(memory_format=torch.channels_last) if cfg.channels_last else loaded.model
+    test_loss, test_acc = evaluate(model, s.test_loader, s.autocast, cfg.channels_last, dist)
+    results = {
+        "status": "completed", "model": cfg.model, "dataset": s.meta["dataset"],
+        "test_acc": test_acc, "test_loss": test_loss,
+        "best_val_acc": best["val_acc"] if s.val_loader is not None else None, "best_epoch": best["epoch"],
+        "evaluated": f"{loaded.path.name} ({'EMA' if s.ema is not None else 'raw'} weights)",
+        "epochs": cfg.epochs, "steps": pos.step, "params": sum(p.numel() for p in model.parameters()),
+        "train_time_s": round(train_time, 2), "device": str(dist.device), "precision": cfg.precision,
+        "world_size": dist.world_size,
+    }
+    results["wall_time_s"] = round(time.perf_counter() - t_start, 2)
+    run.write_json("results.json", results)
+    if dist.is_main:
+        test = f"test accuracy {test_acc:.2%}" if test_acc is not None else "no test split"
+        print(f"{test} ({results['evaluated']}, epoch {best['epoch']}); run folder: {run.path}")
+        _report(cfg, run, dist)
+    return TrainResult(run.path, "completed", results, model)
+
+
+def _report(cfg: TrainConfig, run: RunDir, dist: distributed.Dist) -> None:
+    """report.html via cnnlab.eval when available; a failing report never loses the run."""
+    if not cfg.report:
+        print(f"report: run `cnnlab report {run.path}` to write {run.path / 'report.html'}")
+        return
+    try:
+        from cnnlab.eval.report import write_report
+
+        print(f"report: {write_report(run.path, device=dist.device)}")
+    except Exception as err:  # noqa: BLE001 - the run is complete; the report can be rebuilt later
+        print(f"report not written ({type(err).__name__}: {err}); run `cnnlab report {run.path}` later")

@@ -1,0 +1,82 @@
+"""Optimizers and learning-rate schedules by name: two lookup tables over torch.optim.
+
+Schedules are stepped once per optimizer step; lengths given in epochs are converted to steps here.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.optim import lr_scheduler as sched
+
+from cnnlab.train.config import TrainConfig, choose
+
+# name -> (class, the keyword arguments it takes from the config)
+OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], Callable[[TrainConfig], dict[str, Any]]]] = {
+    "sgd": (torch.optim.SGD, lambda c: dict(momentum=c.momentum, nesterov=c.nesterov and c.momentum > 0)),
+    "rmsprop": (torch.optim.RMSprop, lambda c: dict(momentum=c.momentum, alpha=0.99, eps=1e-8)),
+    "adam": (torch.optim.Adam, lambda c: dict(betas=tuple(c.betas))),
+    "adamw": (torch.optim.AdamW, lambda c: dict(betas=tuple(c.betas))),
+}
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on weight matrices/kernels only: biases and norm scales (1-D) are not decayed."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    cls, extra = choose(OPTIMIZERS, cfg.optimizer, "optimizer")
+    return cls(param_groups(model, cfg.weight_decay), lr=cfg.lr, **extra(cfg))
+
+
+# --- schedules: each builder gets (optimizer, cfg, total_steps, warmup_steps, steps_per_epoch) ---
+
+def _onecycle(opt, cfg: TrainConfig, total: int, warmup: int, per_epoch: int) -> sched.LRScheduler:
+    # Smith's one-cycle: linear rise from lr/25 to lr over the warm-up (25% by default), linear decay to ~0.
+    pct = warmup / total if warmup else 0.25
+    return sched.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=pct,
+                            anneal_strategy="linear", cycle_momentum=False)
+
+
+def _cosine(opt, cfg, total, warmup, per_epoch):
+    return sched.CosineAnnealingLR(opt, T_max=max(1, total - warmup), eta_min=0.0)
+
+
+def _linear(opt, cfg, total, warmup, per_epoch):
+    return sched.LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=max(1, total - warmup))
+
+
+def _step(opt, cfg, total, warmup, per_epoch):
+    return sched.StepLR(opt, step_size=max(1, round(cfg.step_epochs * per_epoch)), gamma=cfg.step_gamma)
+
+
+def _constant(opt, cfg, total, warmup, per_epoch):
+    return sched.ConstantLR(opt, factor=1.0, total_iters=0)
+
+
+SCHEDULES: dict[str, Callable[..., sched.LRScheduler]] = {
+    "onecycle": _onecycle,
+    "cosine": _cosine,
+    "linear": _linear,
+    "step": _step,
+    "constant": _constant,
+}
+_OWN_WARMUP = {"onecycle"}  # schedules whose warm-up is built in
+
+
+def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> sched.LRScheduler:
+    """The schedule named by ``cfg.schedule``, preceded by a linear warm-up of ``cfg.warmup_epochs``."""
+    build = choose(SCHEDULES, cfg.schedule, "schedule")
+    total = cfg.epochs * steps_per_epoch
+    warmup = min(round(cfg.warmup_epochs * steps_per_epoch), total - 1)
+    main = build(opt, cfg, total, warmup, steps_per_epoch)
+    if warmup <= 0 or cfg.schedule in _OWN_WARMUP:
+        return main
+    rise = sched.LinearLR(opt, start_factor=1.0 / (warmup + 1), end_factor=1.0, total_iters=warmup)
+    return sched.SequentialLR(opt, [rise, main], milestones=[warmup])

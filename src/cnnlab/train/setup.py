@@ -1,0 +1,133 @@
+"""Everything a run needs, built once from a TrainConfig: data, model, optimizer, schedule, numerics.
+
+The loop in engine.py only reads the `Session` built here, so it stays short.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from cnnlab.errors import ConfigError
+from cnnlab.train.config import TrainConfig, choose
+from cnnlab.train.distributed import Dist
+from cnnlab.train.ema import make_ema
+from cnnlab.train.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
+
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+ON_NAN = {"stop": "raise TrainingDiverged", "skip": "skip the step, keep training"}
+
+
+def check_names(cfg: TrainConfig) -> None:
+    """Fail on a misspelt optimizer/schedule/precision before the (slow) data load."""
+    choose(OPTIMIZERS, cfg.optimizer, "optimizer")
+    choose(SCHEDULES, cfg.schedule, "schedule")
+    choose(PRECISIONS, cfg.precision, "precision")
+    choose(ON_NAN, cfg.on_nan, "on_nan value")
+
+
+@dataclass
+class Session:
+    bundle: Any                        # cnnlab.data DatasetBundle
+    meta: dict[str, Any]               # meta.json: what rebuilds and feeds the model
+    train_loader: Any
+    val_loader: Any | None
+    test_loader: Any | None
+    model: nn.Module                   # the raw model: its state_dict goes into checkpoints
+    net: nn.Module                     # what the step calls: model, maybe DDP-wrapped and compiled
+    ema: Any | None                    # AveragedModel or None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loss_fn: nn.Module
+    autocast: Callable[[], ContextManager[Any]]
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights validation and test see: the EMA's when enabled."""
+        return self.ema.module if self.ema is not None else self.model
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and torch; optionally make torch pick deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def make_meta(cfg: TrainConfig, bundle: Any) -> dict[str, Any]:
+    return {
+        "kind": "cnn",
+        "model": cfg.model,
+        "model_kwargs": dict(cfg.model_kwargs),
+        "num_classes": int(bundle.num_classes),
+        "in_channels": int(bundle.in_channels),
+        "input_size": [int(s) for s in bundle.image_size],
+        "classes": [str(c) for c in bundle.classes],
+        "dataset": bundle.name,
+        "mean": [float(m) for m in bundle.mean],
+        "std": [float(s) for s in bundle.std],
+    }
+
+
+def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextManager[Any]]:
+    dtype = choose(PRECISIONS, precision, "precision")
+    if dtype is torch.float16 and device.type != "cuda":
+        raise ConfigError("precision fp16 needs a CUDA device; on CPU use bf16 (or fp32)")
+    if dtype is None:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
+def build_session(cfg: TrainConfig, dist: Dist) -> Session:
+    """Load the data and build the model and its training machinery (seeded by the caller)."""
+    from cnnlab.data import AugmentConfig, load_dataset, make_loader
+    from cnnlab.models import create_model
+
+    device = dist.device
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    autocast = autocast_for(device, cfg.precision)  # checks the precision before the slow data load
+    bundle = load_dataset(cfg.data, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    per_process = len(bundle.train) // dist.world_size
+    if per_process < cfg.batch_size:
+        raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {per_process} training images per "
+                          f"process of {cfg.data}; use --batch-size {max(1, per_process // 4)} or less")
+    common = dict(mean=bundle.mean, std=bundle.std, device=device, num_workers=cfg.num_workers,
+                  shard=(dist.rank, dist.world_size) if dist.enabled else None)
+    augment = AugmentConfig(crop_padding=cfg.crop_padding, hflip=cfg.hflip, erasing=cfg.erasing)
+    # drop_last: every step sees a full batch (no tiny last batch for BatchNorm, one shape to compile)
+    train_loader = make_loader(bundle.train, batch_size=cfg.batch_size, shuffle=True, augment=augment,
+                               seed=cfg.seed, drop_last=True, **common)
+    eval_loader = lambda split: None if split is None else make_loader(  # noqa: E731
+        split, batch_size=cfg.batch_size, shuffle=False, **common)
+
+    model = create_model(cfg.model, num_classes=bundle.num_classes, in_channels=bundle.in_channels,
+                         input_size=tuple(bundle.image_size), **cfg.model_kwargs).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg, len(train_loader))
+    net: nn.Module = model
+    if dist.enabled:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net)
+    return Session(
+        bundle=bundle, meta=make_meta(cfg, bundle), train_loader=train_loader,
+        val_loader=eval_loader(bundle.val), test_loader=eval_loader(bundle.test),
+        model=model, net=net, ema=make_ema(model, cfg.ema_decay), optimizer=optimizer, scheduler=scheduler,
+        scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"),
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), autocast=autocast,
+    )

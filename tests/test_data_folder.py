@@ -1,0 +1,142 @@
+"""folder:PATH datasets: layouts, decoding against Pillow, corrupt and oversized files skipped with warnings."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnlab.data import DataWarning, ImageFolderSplit, dataset_info, load_dataset, make_loader
+from cnnlab.data.folder import decode_image
+from cnnlab.errors import DataError
+
+
+def _image(mode: str, size=(20, 16), seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    if mode == "P":
+        return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).quantize(16)
+    bands = len(mode)
+    arr = rng.integers(0, 256, (size[1], size[0], bands) if bands > 1 else (size[1], size[0]), dtype=np.uint8)
+    return Image.fromarray(arr, mode)
+
+
+def make_folder(root, classes=("cat", "dog"), per_class=6, corrupt=True, modes=("RGB", "L", "RGBA", "P")):
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            _image(modes[i % len(modes)], seed=10 * c + i).save(root / name / f"{i}.png")
+    if corrupt:
+        (root / classes[0] / "broken.png").write_bytes(b"not a png at all")
+        (root / classes[0] / "notes.txt").write_text("ignored, not an image name")
+    return root
+
+
+def _all(loader):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        batches = list(loader)
+    return batches, [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+
+
+def test_folder_with_a_corrupt_file_skips_it_and_counts(tmp_path):
+    root = make_folder(tmp_path / "pets")
+    with pytest.warns(DataWarning, match="notes.txt"):
+        bundle = load_dataset(f"folder:{root}", val_fraction=0, image_size=24, channels=3)
+    assert bundle.classes == ["cat", "dog"] and bundle.in_channels == 3 and bundle.image_size == (24, 24)
+    assert isinstance(bundle.train, ImageFolderSplit) and len(bundle.train) == 13 and bundle.val is None
+    loader = make_loader(bundle.train, batch_size=4, shuffle=True, mean=bundle.mean, std=bundle.std)
+    batches, messages = _all(loader)
+    assert sum(len(y) for _, y in batches) == 12
+    assert all(x.shape[1:] == (3, 24, 24) for x, _ in batches)
+    assert any("broken.png" in m for m in messages)
+    assert any("skipped 1 unreadable image file(s)" in m for m in messages)
+    assert len(loader.source.skipped) == 1
+
+
+def test_workers_stream_the_same_batches(tmp_path):
+    root = make_folder(tmp_path / "pets", corrupt=False)
+    bundle = load_dataset(f"folder:{root}", val_fraction=0.25, seed=1, image_size=16, channels=1)
+    kw = dict(batch_size=3, shuffle=True, mean=bundle.mean, std=bundle.std, seed=5)
+    serial = list(make_loader(bundle.train, **kw))
+    parallel = list(make_loader(bundle.train, num_workers=2, **kw))
+    assert len(serial) == len(parallel) == 3
+    assert all(torch.equal(a, b) and torch.equal(ya, yb) for (a, ya), (b, yb) in zip(serial, parallel))
+
+
+def test_train_val_test_layout(tmp_path):
+    root = tmp_path / "data"
+    make_folder(root / "train", corrupt=False)
+    make_folder(root / "val", per_class=2, corrupt=False)
+    make_folder(root / "test", classes=("dog",), per_class=3, corrupt=False)
+    bundle = load_dataset(f"folder:{root}")
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (12, 4, 3)
+    assert set(bundle.test.targets) == {1}  # "dog" keeps its train/ index
+    assert bundle.image_size == (16, 20) and bundle.in_channels == 3  # from the first image: 20x16 RGB
+    info = dataset_info(f"folder:{root}")
+    assert info.classes == ["cat", "dog"] and info.num_train == 12 and info.num_test == 3
+
+
+def test_held_out_val_is_seeded_and_disjoint(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=10, corrupt=False)
+    a = load_dataset(f"folder:{root}", val_fraction=0.3, seed=2)
+    b = load_dataset(f"folder:{root}", val_fraction=0.3, seed=2)
+    assert a.val.samples == b.val.samples and len(a.val) == 6 and len(a.train) == 14
+    assert not {p for p, _ in a.train.samples} & {p for p, _ in a.val.samples}
+
+
+@pytest.mark.parametrize("mode,channels,ref_mode", [("RGBA", 3, "RGB"), ("RGB", 1, "L"), ("L", 3, "RGB"),
+                                                    ("P", 3, "RGB"), ("P", 1, "L")])
+def test_decode_matches_pillow_conversion(tmp_path, mode, channels, ref_mode):
+    img = _image(mode)
+    img.save(tmp_path / "x.png")
+    ref = img.convert("RGBA").convert(ref_mode) if mode == "P" else img.convert(ref_mode)
+    ref = np.asarray(ref.resize((10, 12), Image.Resampling.BILINEAR))
+    out = decode_image(str(tmp_path / "x.png"), (12, 10), channels)
+    assert out.shape == (channels, 12, 10) and out.dtype == torch.uint8
+    np.testing.assert_array_equal(out.numpy(), ref[None] if channels == 1 else ref.transpose(2, 0, 1))
+
+
+def test_decompression_bomb_guard(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "pets", corrupt=False)
+    Image.new("L", (200, 200)).save(root / "cat" / "huge.png")
+    bundle = load_dataset(f"folder:{root}", val_fraction=0, image_size=8, channels=1)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 150 * 150)  # 200x200 is 1.8x: Pillow would only warn
+    with pytest.raises(DataError, match="exceeds the limit"):
+        decode_image(str(root / "cat" / "huge.png"), (8, 8), 1)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)  # 4x: Pillow's own DecompressionBombError
+    with pytest.raises(DataError, match="exceeds the limit"):
+        decode_image(str(root / "cat" / "huge.png"), (8, 8), 1)
+    batches, messages = _all(make_loader(bundle.train, batch_size=64, shuffle=False, mean=(0.5,), std=(0.5,)))
+    assert sum(len(y) for _, y in batches) == 12
+    assert any("huge.png" in m and "exceeds" in m for m in messages)
+
+
+def test_bad_folders_are_data_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset(f"folder:{tmp_path / 'nope'}")
+    (tmp_path / "only_val" / "val" / "a").mkdir(parents=True)
+    with pytest.raises(DataError, match="no train/"):
+        load_dataset(f"folder:{tmp_path / 'only_val'}")
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(DataError, match="no images"):
+        load_dataset(f"folder:{tmp_path / 'empty'}")
+
+
+def test_folder_resume_mid_epoch_sees_the_same_augmented_batches(tmp_path):
+    from cnnlab.data import AugmentConfig
+
+    root = make_folder(tmp_path / "pets")
+    with pytest.warns(DataWarning):
+        bundle = load_dataset(f"folder:{root}", val_fraction=0, image_size=12, channels=1)
+    loader = make_loader(bundle.train, batch_size=1, shuffle=True, mean=bundle.mean, std=bundle.std, seed=3,
+                         augment=AugmentConfig(crop_padding=2, hflip=True, erasing=0.5))
+    loader.set_epoch(1)
+    full, _ = _all(loader)  # 13 planned batches, the corrupt file's batch left out
+    assert len(full) == 12 and len(loader) == 13
+    loader.set_epoch(1, start_batch=6)
+    tail, _ = _all(loader)
+    assert len(tail) in (6, 7)
+    expected = full[len(full) - len(tail):]
+    assert all(torch.equal(a, b) and torch.equal(ya, yb) for (a, ya), (b, yb) in zip(tail, expected))

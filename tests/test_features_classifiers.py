@@ -1,0 +1,74 @@
+"""Classifiers: our perceptron against scikit-learn's, and the weights folded out of the scaler."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.linear_model import Perceptron as SklearnPerceptron
+
+from cnnlab.errors import ConfigError
+from cnnlab.features import ClassifierOptions, Perceptron, build_classifier, linear_weights, list_classifiers
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    data = load_digits()
+    return data.data[:600], data.target[:600]
+
+
+@pytest.mark.parametrize("lr, epochs", [(1.0, 5), (0.5, 3)])
+def test_perceptron_equals_sklearn_perceptron(digits, lr, epochs):
+    """Same data in the same order (shuffle off), same epochs and learning rate, no penalty.
+
+    scikit-learn's Perceptron trains one binary perceptron per class (one-vs-rest) with
+    w <- w + eta*t*x whenever t*(w.x + b) <= 0 (t = +-1); ours applies w <- w + a(d - y)x with
+    d, y in {0, 1} and a boundary point counted as wrong: the same updates. The digits'
+    features are integers 0..16 and the rates are powers of two, so every sum is exact in
+    float64 and the weights must be *equal*, not merely close; predictions follow.
+    """
+    x, y = digits
+    ours = Perceptron(lr=lr, epochs=epochs, shuffle=False).fit(x, y)
+    reference = SklearnPerceptron(eta0=lr, max_iter=epochs, tol=None, shuffle=False, penalty=None).fit(x, y)
+    np.testing.assert_array_equal(ours.coef_, reference.coef_)
+    np.testing.assert_array_equal(ours.intercept_, reference.intercept_)
+    np.testing.assert_array_equal(ours.predict(x), reference.predict(x))
+    assert ours.mistakes_[-1] < ours.mistakes_[0]  # it learns: fewer corrections in later epochs
+
+
+def test_perceptron_separates_a_separable_problem():
+    """The perceptron convergence theorem: on linearly separable data it stops making mistakes."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    margin = x @ np.array([2.0, -1.0]) + 0.3
+    x, y = x[np.abs(margin) > 0.2], (margin[np.abs(margin) > 0.2] > 0).astype(int)  # a gap between classes
+    model = Perceptron(lr=1.0, epochs=50, seed=1).fit(x, y)
+    assert model.mistakes_[-1] == 0
+    assert model.score(x, y) == 1.0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("standardize", [True, False])
+@pytest.mark.parametrize("name", ["svm", "logreg", "perceptron"])
+def test_linear_weights_reproduce_the_pipeline_scores(digits, name, standardize):
+    """W, b on raw features (scaler folded in) rank the classes as the fitted pipeline does."""
+    x, y = digits
+    pipeline = build_classifier(name, ClassifierOptions(max_iter=200, epochs=3), standardize=standardize).fit(x, y)
+    weight, bias = linear_weights(pipeline, 10)
+    assert weight.shape == (10, 64) and bias.shape == (10,)
+    np.testing.assert_allclose(x @ weight.T + bias, pipeline.decision_function(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal((x @ weight.T + bias).argmax(1), pipeline.predict(x))
+
+
+def test_linear_weights_of_a_binary_model_have_two_rows(digits):
+    x, y = digits
+    keep = y < 2
+    pipeline = build_classifier("logreg").fit(x[keep], y[keep])
+    weight, bias = linear_weights(pipeline, 2)
+    assert weight.shape == (2, 64)
+    np.testing.assert_array_equal((x[keep] @ weight.T + bias).argmax(1), pipeline.predict(x[keep]))
+
+
+def test_unknown_classifier_is_a_config_error():
+    with pytest.raises(ConfigError, match="svm, logreg, perceptron"):
+        build_classifier("knn")
+    assert list_classifiers() == ["svm", "logreg", "perceptron"]

@@ -1,0 +1,293 @@
+"""Training engine: run folder, config, optimizers/schedules, checkpoints, NaN handling, load_model.
+
+Tiny runs on scikit-learn's 8x8 digits (offline), one CPU thread, so the file takes seconds.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+import cnnlab
+from cnnlab.errors import CheckpointError, ConfigError
+from cnnlab.models import create_model, list_models, register_model
+from cnnlab.models.fastnet import FastNet
+from cnnlab.train import TrainConfig, TrainingDiverged, load_model, read_checkpoint, train
+from cnnlab.train.checkpoint import load_weights, save_checkpoint
+from cnnlab.train.config import load_yaml, merge, resolve_config, save_yaml
+from cnnlab.train.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
+
+TINY = dict(data="digits", batch_size=64, threads=1, report=False, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One short finished run shared by the run-folder tests (fastnet_small, 3 epochs, EMA off)."""
+    out = tmp_path_factory.mktemp("runs")
+    return cnnlab.train("fastnet_small", epochs=3, lr=0.1, out=str(out), name="tiny", **TINY)  # the public entry
+
+
+# --- the run folder ------------------------------------------------------------------------------
+
+def test_short_run_writes_every_run_folder_file(finished):
+    run = finished.run_dir
+    assert finished.status == "completed"
+    for name in ("config.yaml", "meta.json", "env.json", "metrics.csv", "results.json", "summary.txt",
+                 "checkpoints/best.pt", "checkpoints/last.pt"):
+        assert (run / name).is_file(), name
+    if _has_tensorboard():
+        assert any((run / "events").iterdir())
+    assert not list((run / "checkpoints").glob(".*.tmp"))
+
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["kind"] == "cnn" and meta["model"] == "fastnet_small" and meta["num_classes"] == 10
+    assert meta["in_channels"] == 1 and meta["input_size"] == [8, 8] and len(meta["mean"]) == 1
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert list(rows[0]) == ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                             "epoch_time_s", "images_per_s"]
+    assert int(rows[-1]["step"]) == 3 * (1293 // 64)
+    results = json.loads((run / "results.json").read_text())
+    assert results["test_acc"] == finished.results["test_acc"]
+    assert results["best_val_acc"] == max(float(r["val_acc"]) for r in rows)
+    assert results["test_acc"] > 0.8  # a 3-epoch floor: digits is easy, chance is 0.1
+    env = json.loads((run / "env.json").read_text())
+    assert env["torch"] == torch.__version__ and env["torch_threads"] == 1
+
+
+def _has_tensorboard() -> bool:
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_config_yaml_reruns_the_same_settings(finished):
+    saved = load_yaml(finished.run_dir / "config.yaml")
+    cfg = resolve_config(config=finished.run_dir / "config.yaml")
+    assert cfg.model == "fastnet_small" and cfg.epochs == 3 and cfg.lr == 0.1 and cfg.threads == 1
+    assert "run_dir" not in saved  # re-running must not write into the old folder
+
+
+def test_load_model_gives_the_logits_of_the_end_of_training(finished):
+    loaded = load_model(finished.run_dir)
+    assert not loaded.model.training and loaded.path.name == "best.pt"
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), finished.model(x), rtol=0, atol=0)
+    # best == last here only if the last epoch was best; last.pt always holds the final weights
+    last = read_checkpoint(finished.run_dir / "checkpoints" / "last.pt")
+    ref = create_model("fastnet_small", num_classes=10, in_channels=1, input_size=(8, 8))
+    ref.load_state_dict(last["model"])
+    with torch.no_grad():
+        torch.testing.assert_close(load_model(finished.run_dir, which="last").model(x), ref.eval()(x), rtol=0, atol=0)
+
+
+def test_checkpoint_loads_with_weights_only_and_holds_the_training_state(finished):
+    state = torch.load(finished.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert {"format_version", "meta", "config", "model", "optimizer", "scheduler", "ema", "rng", "epoch", "step",
+            "best_val_acc"} <= set(state)
+    assert state["epoch"] == 3 and state["batch"] == 0 and state["step"] == 3 * (1293 // 64)
+    assert set(state["rng"]) >= {"python", "numpy", "torch"}
+
+
+# --- config -----------------------------------------------------------------------------------------
+
+def test_config_yaml_round_trip_and_flags_override_the_file(tmp_path):
+    cfg = TrainConfig(model="linear", lr=0.03, hflip=True, betas=[0.8, 0.9], model_kwargs={"drop_rate": 0.1})
+    path = tmp_path / "c.yaml"
+    path.write_text(save_yaml(cfg))
+    assert resolve_config(config=path) == cfg
+    over = resolve_config("fastnet", config=path, overrides={"lr": 0.5, "batch-size": 32})
+    assert (over.model, over.lr, over.batch_size, over.hflip) == ("fastnet", 0.5, 32, True)
+
+
+def test_recipe_then_config_then_flags(tmp_path):
+    demo = resolve_config(recipe="demo")
+    assert demo.data == "fashion-mnist" and demo.precision == "bf16"
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 1\nlr: 0.01\n")
+    cfg = resolve_config(recipe="demo", config=path, overrides={"lr": 0.02})
+    assert (cfg.epochs, cfg.lr, cfg.model) == (1, 0.02, demo.model)
+
+
+@pytest.mark.parametrize("bad, match", [({"lrr": 0.1}, "Did you mean lr"), ({"epochs": "ten"}, "must be int"),
+                                        ({"epochs": 0}, "epochs"), ({"hflip": 1}, "must be bool")])
+def test_bad_settings_are_config_errors(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        merge(TrainConfig(), bad)
+
+
+def test_unknown_names_fail_before_loading_data():
+    with pytest.raises(ConfigError, match="unknown optimizer 'sgdd'"):
+        train("linear", "no-such-dataset", optimizer="sgdd")
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA"):
+        train("linear", "digits", precision="fp16", device="cpu")
+
+
+# --- optimizers and schedules -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_each_optimizer_builds_and_steps(name):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 3))
+    opt = build_optimizer(model, TrainConfig(optimizer=name, lr=0.01, weight_decay=0.1))
+    assert type(opt) is OPTIMIZERS[name][0]
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]  # no decay on biases / BN
+    before = [p.detach().clone() for p in model.parameters()]
+    model(torch.randn(8, 4)).square().mean().backward()
+    opt.step()
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def _lrs(cfg: TrainConfig, steps_per_epoch: int) -> list[float]:
+    opt = build_optimizer(nn.Linear(2, 2), cfg)
+    sched = build_scheduler(opt, cfg, steps_per_epoch)
+    lrs = []
+    for _ in range(cfg.epochs * steps_per_epoch):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_each_schedule_builds_and_steps(name):
+    lrs = _lrs(TrainConfig(schedule=name, lr=0.4, epochs=4, warmup_epochs=1, step_epochs=2, step_gamma=0.1), 10)
+    assert len(lrs) == 40 and all(math.isfinite(v) and v >= 0 for v in lrs)
+    assert max(lrs) == pytest.approx(0.4)
+    assert lrs[0] < 0.4 / 5  # every schedule starts with the warm-up
+
+
+def test_schedules_match_their_formulas():
+    total, warm, peak = 40, 10, 0.4
+    cos = _lrs(TrainConfig(schedule="cosine", lr=peak, epochs=4, warmup_epochs=1), 10)
+    for t in range(warm, total):
+        assert cos[t] == pytest.approx(peak * 0.5 * (1 + math.cos(math.pi * (t - warm) / (total - warm))), rel=1e-6)
+    for t in range(warm):
+        assert cos[t] == pytest.approx(peak * (1 / (warm + 1) + t * (1 - 1 / (warm + 1)) / warm), rel=1e-6)
+    step = _lrs(TrainConfig(schedule="step", lr=peak, epochs=4, step_epochs=1, step_gamma=0.5), 10)
+    assert step == pytest.approx([peak * 0.5 ** (t // 10) for t in range(total)])
+    one = _lrs(TrainConfig(schedule="onecycle", lr=peak, epochs=4), 10)
+    assert one.index(max(one)) == round(0.25 * total) - 1 and one[0] == pytest.approx(peak / 25)
+    assert one[-1] < peak / 1000
+    assert _lrs(TrainConfig(schedule="constant", lr=peak, epochs=1), 10) == pytest.approx([peak] * 10)
+
+
+# --- checkpoints ------------------------------------------------------------------------------------
+
+def test_failing_replace_leaves_the_old_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"step": 1, "w": torch.ones(3)}, path)
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"step": 2, "w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert read_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_checkpoint_of_another_class_count_or_architecture_is_refused(finished):
+    state = read_checkpoint(finished.run_dir / "checkpoints" / "best.pt")["model"]
+    five = create_model("fastnet_small", num_classes=5, in_channels=1, input_size=(8, 8))
+    with pytest.raises(CheckpointError, match=r"layer 'fc.weight' has shape \(10, 64\).*\(5, 64\)"):
+        load_weights(five, state, "best.pt")
+    other = create_model("linear", num_classes=10, in_channels=1, input_size=(8, 8))
+    with pytest.raises(CheckpointError, match="another architecture"):
+        load_weights(other, state, "best.pt")
+
+
+def test_resume_with_another_model_is_refused(finished):
+    with pytest.raises(ConfigError, match="cannot change model"):
+        train("linear", resume=finished.run_dir)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_checkpoint_with_python_objects_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "x": _Evil()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        read_checkpoint(path)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        read_checkpoint(tmp_path / "empty.pt")
+    save_checkpoint({"model": {"w": torch.ones(1000)}}, tmp_path / "good.pt")
+    blob = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match="cut.pt is corrupt or truncated"):
+        read_checkpoint(tmp_path / "cut.pt")
+
+
+# --- NaN, EMA -----------------------------------------------------------------------------------------
+
+class _NanAfter(FastNet):
+    """fastnet_small whose output turns NaN from its ``nan_at``-th training forward call on."""
+
+    def __init__(self, *, nan_at: int = 1_000_000, **kwargs) -> None:
+        super().__init__(widths=(16, 32, 64), **kwargs)
+        self.nan_at, self.calls = nan_at, 0
+
+    def forward(self, x):
+        self.calls += self.training
+        out = super().forward(x)
+        return out * float("nan") if self.training and self.calls >= self.nan_at else out
+
+
+if "_test_nan_after" not in list_models():
+    @register_model
+    def _test_nan_after(**kwargs) -> _NanAfter:
+        """Test-only: a fastnet_small whose loss turns NaN at a chosen step."""
+        return _NanAfter(arch="_test_nan_after", **kwargs)
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    steps_per_epoch = 1293 // 64
+    nan_step = steps_per_epoch + 5  # in epoch 2, after epoch 1's checkpoint
+    with pytest.raises(TrainingDiverged, match=rf"became nan at step {nan_step} .*epoch 2.*Lower the learning rate"):
+        train("_test_nan_after", epochs=3, model_kwargs={"nan_at": nan_step}, run_dir=str(tmp_path / "r"), **TINY)
+    last = read_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
+    assert last["epoch"] == 1 and last["step"] == steps_per_epoch
+    assert all(torch.isfinite(t).all() for t in last["model"].values() if t.is_floating_point())
+
+
+def test_nan_skip_mode_keeps_training(tmp_path):
+    result = train("_test_nan_after", epochs=1, model_kwargs={"nan_at": 3}, on_nan="skip", run_dir=str(tmp_path / "r"),
+                   **TINY)
+    assert result.status == "completed"
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_ema_weights_are_evaluated_and_loaded(tmp_path):
+    result = train("fastnet_small", epochs=1, ema_decay=0.9, run_dir=str(tmp_path / "r"), **TINY)
+    assert "EMA" in result.results["evaluated"]
+    state = read_checkpoint(tmp_path / "r" / "checkpoints" / "best.pt")
+    raw = create_model("fastnet_small", num_classes=10, in_channels=1, input_size=(8, 8))
+    raw.load_state_dict(state["model"])
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        ema_logits = load_model(tmp_path / "r").model(x)
+        torch.testing.assert_close(ema_logits, result.model(x), rtol=0, atol=0)
+        assert not torch.allclose(ema_logits, raw.eval()(x))
+        torch.testing.assert_close(load_model(tmp_path / "r", ema=False).model(x), raw(x), rtol=0, atol=0)
+
+
+def test_public_api_is_exported():
+    # `cnnlab.train` is the function, or (once the subpackage is imported) the module, which calls it
+    assert callable(cnnlab.train) and cnnlab.TrainConfig is TrainConfig and cnnlab.load_model is load_model
+    assert yaml.safe_load(save_yaml(TrainConfig()))["model"] == "fastnet"
