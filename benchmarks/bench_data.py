@@ -14,23 +14,11 @@ Prints images/s for each and the ratio, with the machine it ran on.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import torch
 
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu}, {os.cpu_count()} logical cores, load average {load:.1f}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)")
+from _machine import machine
 
 
 def rate(batches, max_batches: int | None = None) -> tuple[float, int]:

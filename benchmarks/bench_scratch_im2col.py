@@ -14,8 +14,6 @@ Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from typing import Callable
 
@@ -24,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
+from _machine import machine
 from cnnlab import scratch as S
 
 # (in_channels, out_channels, kernel, options): the ConvNet's first layer and a wider, strided one
@@ -71,8 +70,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; numpy {np.__version__}, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads); best of {args.repeats}")
+    print(f"machine: {machine()}; numpy {np.__version__}; best of {args.repeats}")
     rng = np.random.default_rng(0)
     for c_in, c_out, k, options in CASES:
         x = rng.normal(size=(args.batch, c_in, args.size, args.size))

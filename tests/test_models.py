@@ -12,20 +12,25 @@ from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.models import create_model, list_models
 from cnnlab.models._base import ImageClassifier
 from cnnlab.models._shapes import output_hw
+from models_support import DEEP
 
 MODELS = list_models()
 NUM_CLASSES = 7
 INPUTS = {"gray28": (2, 1, 28, 28), "rgb32": (2, 3, 32, 32), "rgb224": (1, 3, 224, 224)}
-# Building + running these at 224x224 takes seconds each on one core: run with `make test-slow`.
-HEAVY_AT_224 = {"vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
-                "resnet101", "resnet152", "densenet161", "densenet169", "densenet201", "alexnet", "alexnet_2012"}
+TINY_GRAY, TINY_RGB = (2, 1, 16, 16), (2, 3, 16, 16)  # small-stem inputs for the backward/reset checks
+# The deep variants (see models_support) and all 224x224 VGG/AlexNet runs are marked slow.
+HEAVY_AT_224 = DEEP | {"vgg11", "vgg11_bn", "alexnet", "alexnet_2012"}
+
+
+def _params(names=MODELS):
+    return [pytest.param(n, marks=[pytest.mark.slow] if n in DEEP else []) for n in names]
 
 
 def _cases():
     for name in MODELS:
         for key, shape in INPUTS.items():
-            marks = [pytest.mark.slow] if key == "rgb224" and name in HEAVY_AT_224 else []
-            yield pytest.param(name, shape, id=f"{name}-{key}", marks=marks)
+            heavy = name in DEEP or (key == "rgb224" and name in HEAVY_AT_224)
+            yield pytest.param(name, shape, id=f"{name}-{key}", marks=[pytest.mark.slow] if heavy else [])
 
 
 def build(name: str, shape: tuple[int, ...], num_classes: int = NUM_CLASSES, **kwargs) -> ImageClassifier:
@@ -51,20 +56,20 @@ def test_forward_shape_finite_and_feature_size(name, shape):
             assert min(features.shape[-2:]) >= 2, f"{name} ends in {tuple(features.shape[-2:])} on {shape}"
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", _params())
 def test_gradient_reaches_every_parameter(name):
-    model = build(name, INPUTS["gray28"]).train()
-    out = model(torch.randn(INPUTS["gray28"]))
+    model = build(name, TINY_GRAY).train()
+    out = model(torch.randn(TINY_GRAY))
     torch.nn.functional.cross_entropy(out, torch.tensor([0, 1])).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, f"no gradient for {missing[:5]}"
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", _params())
 def test_reset_classifier_and_pre_logits(name):
-    model = build(name, INPUTS["rgb32"]).eval()
-    x = torch.randn(INPUTS["rgb32"])
+    model = build(name, TINY_RGB).eval()
+    x = torch.randn(TINY_RGB)
     model.reset_classifier(3)
     with torch.no_grad():
         assert model(x).shape == (2, 3)
@@ -75,7 +80,7 @@ def test_reset_classifier_and_pre_logits(name):
         model.reset_classifier(0)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", _params())
 def test_min_input_size_is_exact(name):
     """Inputs of min_input_size run; one pixel less raises ShapeError, and torch itself fails there."""
     model = build(name, INPUTS["rgb32"]).eval()
@@ -135,6 +140,8 @@ def test_kwargs_reach_the_constructor():
     assert create_model("mlp", hidden_size=33).classifier[0].out_features == 33
     assert create_model("resnet18", drop_rate=0.25).drop.p == 0.25
     assert create_model("vgg11", input_size=32, small_stem=False).features[4].pool  # ImageNet stem on request
+    gn = create_model("resnet18", num_classes=3, input_size=32, norm_layer="groupnorm")
+    assert isinstance(gn.layer1[0].bn1, torch.nn.GroupNorm) and gn(torch.randn(1, 3, 32, 32)).shape == (1, 3)
 
 
 def test_googlenet_aux_logits_in_training_mode():

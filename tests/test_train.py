@@ -291,3 +291,60 @@ def test_public_api_is_exported():
     # `cnnlab.train` is the function, or (once the subpackage is imported) the module, which calls it
     assert callable(cnnlab.train) and cnnlab.TrainConfig is TrainConfig and cnnlab.load_model is load_model
     assert yaml.safe_load(save_yaml(TrainConfig()))["model"] == "fastnet"
+
+
+def test_resume_falls_back_to_best_when_last_is_truncated(finished, tmp_path, capsys):
+    import shutil
+
+    run = shutil.copytree(finished.run_dir, tmp_path / "copy")
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    result = train(resume=run, quiet=True)
+    assert result.status == "completed"
+    out = capsys.readouterr().out
+    assert "last.pt is empty" in out and "resuming from" in out and "best.pt" in out
+
+
+def test_bf16_autocast_and_channels_last_train_on_cpu(tmp_path):
+    result = train("fastnet_small", epochs=2, precision="bf16", channels_last=True, run_dir=str(tmp_path / "r"), **TINY)
+    assert result.results["precision"] == "bf16" and result.results["test_acc"] > 0.5
+    state = read_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
+    assert all(t.dtype == torch.float32 for t in state["model"].values() if t.is_floating_point())  # fp32 master weights
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_and_saves_plain_weights(tmp_path):
+    result = train("fastnet_small", epochs=1, compile=True, run_dir=str(tmp_path / "r"), **TINY)
+    state = read_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
+    assert not any(k.startswith("_orig_mod.") for k in state["model"])
+    assert result.results["test_acc"] > 0.3
+
+
+def test_cli_flags_reach_the_saved_config(tmp_path, capsys):
+    from cnnlab.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--list-recipes"])
+    assert exit_.value.code in (0, None) and "demo" in capsys.readouterr().out.split()
+    run = tmp_path / "r"
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "fastnet_small", "--data", "digits", "--epochs", "1", "-b", "64", "--lr", "0.05", "--hflip",
+              "--no-nesterov", "--threads", "1", "--no-report", "-q", "--run-dir", str(run)])
+    assert exit_.value.code in (0, None)
+    saved = load_yaml(run / "config.yaml")
+    assert (saved["lr"], saved["batch_size"], saved["hflip"], saved["nesterov"], saved["epochs"]) == (0.05, 64, True, False, 1)
+    assert saved["momentum"] == TrainConfig().momentum  # flags not given keep their defaults
+    assert f"run folder: {run}" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "linear", "--data", "digits", "--schedule", "cosinus"])
+    assert exit_.value.code == 2 and "unknown schedule 'cosinus'" in capsys.readouterr().err
+
+
+def test_same_seed_in_deterministic_mode_gives_identical_metrics(tmp_path):
+    threads = torch.get_num_threads()
+    rows = []
+    for name in ("a", "b"):
+        train("fastnet_small", epochs=1, deterministic=True, crop_padding=1, run_dir=str(tmp_path / name), **TINY)
+        with (tmp_path / name / "metrics.csv").open() as f:
+            rows.append([{k: v for k, v in r.items() if k not in ("epoch_time_s", "images_per_s")} for r in csv.DictReader(f)])
+    assert rows[0] == rows[1]
+    assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()  # restored

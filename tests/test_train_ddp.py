@@ -1,4 +1,6 @@
-"""`torchrun --nproc-per-node=2 -m cnnlab train ...` on CPU: DDP over gloo, sharded data, rank 0 writes."""
+"""`torchrun --nproc-per-node=2 -m cnnlab train ...` on CPU: DDP over gloo, sharded data, rank 0 writes.
+
+About 20 s on the shared 2-core machine (two interpreters import torch), so it stays in the default suite."""
 from __future__ import annotations
 
 import json
@@ -6,14 +8,11 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from cnnlab.train import load_model, read_checkpoint
 
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
 
 
-@pytest.mark.slow
 def test_two_process_ddp_run_writes_one_run_folder(tmp_path):
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "cnnlab",

@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "load_model": "cnnlab.train",
     "run_features": "cnnlab.features", "FeatureRunConfig": "cnnlab.features",
     "evaluate": "cnnlab.eval", "predict": "cnnlab.eval", "write_report": "cnnlab.eval", "compare_runs": "cnnlab.eval",
+    "export_run": "cnnlab.export",
 }
 
 __all__ = ["__version__", *_EXPORTS]

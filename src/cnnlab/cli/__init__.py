@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+# Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning threads make a
+# busy neighbour's training (and ours) many times slower. Must be set before torch is imported,
+# which no command module does at import time.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer
 
@@ -35,6 +41,8 @@ COMMAND_MODULES = [
     "cnnlab.cli.scratch_cmd",
     "cnnlab.cli.explain_cmd",
     "cnnlab.cli.train_cmd",
+    "cnnlab.cli.export_cmd",
+    "cnnlab.cli.bench_cmd",
 ]
 
 

@@ -70,17 +70,20 @@ def conv_command(
     pool: Optional[PoolKind] = typer.Option(None, "--pool", help="A pooling layer instead of a convolution."),
     layers: int = typer.Option(1, "--layers", "-l", min=1, help="L identical layers stacked."),
     separable: bool = typer.Option(False, "--separable", help="Depthwise-separable convolution (depthwise FxF + 1x1)."),
+    groups: int = typer.Option(1, "--groups", "-g", min=1, help="Grouped convolution: G groups, each filter sees C/G channels."),
+    transposed: bool = typer.Option(False, "--transposed", help="Transposed convolution: output (N-1)S - 2P + D(F-1) + output_padding + 1."),
+    output_padding: int = typer.Option(0, "--output-padding", min=0, help="Extra output size of a transposed convolution (< S)."),
     no_bias: bool = typer.Option(False, "--no-bias", help="Filters without a bias term."),
     floor: bool = typer.Option(False, "--floor", help="Round a fractional output size down like PyTorch instead of failing."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """Convolution/pooling arithmetic: output size, parameters, MACs and receptive field."""
+    """Convolution/pooling arithmetic: output size, parameters, MACs and receptive field (also separable, grouped, transposed)."""
     from cnnlab.inspect import conv_arithmetic
 
     report = conv_arithmetic(
         input_size, kernel, stride=stride, padding=padding, dilation=dilation,
         filters=filters, pool=pool.value if pool else None, layers=layers, separable=separable,
-        bias=not no_bias, exact=not floor,
+        groups=groups, transposed=transposed, output_padding=output_padding, bias=not no_bias, exact=not floor,
     )
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else str(report))
 

@@ -1,15 +1,10 @@
 """`cnnlab train`: train a model and write a run folder (flags override --config and --recipe)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-
-# Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning threads make a
-# busy neighbour's training (and ours) many times slower. Must be set before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _OPT = dict(show_default=False)
 
@@ -40,6 +35,7 @@ def train_command(
     channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="NHWC memory layout.", **_OPT),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model.", **_OPT),
     ema_decay: Optional[float] = typer.Option(None, "--ema", help="EMA decay per step, e.g. 0.999; 0 = off.", **_OPT),
+    tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="Flip test-time augmentation at the final test.", **_OPT),
     grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Max gradient norm; 0 = off.", **_OPT),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads; 0 = all cores.", **_OPT),
     deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic", help="Deterministic algorithms.", **_OPT),
@@ -73,7 +69,7 @@ def train_command(
 _SETTINGS = {
     "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup_epochs",
     "label_smoothing", "crop_padding", "hflip", "erasing", "val_fraction", "seed", "device", "precision",
-    "channels_last", "compile", "ema_decay", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
+    "channels_last", "compile", "ema_decay", "tta", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
     "data_dir", "out", "run_dir", "name", "report", "quiet",
 }
 

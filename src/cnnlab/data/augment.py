@@ -164,7 +164,8 @@ def prepare_batch(images: torch.Tensor, *, size: Sequence[int], channels: int, m
     if tuple(x.shape[-2:]) != tuple(size) or x.shape[1] != channels:
         x = convert_channels(resize(x.float(), size), channels)
     if augment is not None and (augment.crop_padding or augment.hflip):
-        assert gen is not None, "augmentation needs a generator"
+        if gen is None:
+            raise ValueError("random crop/flip augmentation needs a torch.Generator")
         x = random_crop_flip(x, augment.crop_padding, augment.hflip, gen)
     x = normalize(x, mean, std)  # a new float32 tensor: erasing may work in place
     if augment is not None and augment.erasing > 0:

@@ -8,7 +8,9 @@ Decoding rules (`decode_image`): Pillow opens the file; an image of more than
 `PIL.Image.MAX_IMAGE_PIXELS` pixels (89,478,485 by default, about 9459x9459) is refused before
 its pixels are decoded (a decompression bomb guard; raise the Pillow value to allow larger ones).
 JPEGs are decoded at a reduced scale when much larger than the target (Pillow's draft mode).
-The image is converted to gray ("L") or RGB (alpha dropped, palettes expanded) and resized
+The image is converted to gray ("L") or RGB (alpha dropped, palettes expanded, CMYK converted;
+16/32-bit integer images keep their top 8 bits of the 0..65535 range, as torchvision's PNG
+decoder does, instead of Pillow's clipping at 255) and resized
 bilinearly to (H, W). A file that cannot be decoded is skipped with a warning naming it, and the
 loader warns with the number skipped at the end of the epoch: never a crash halfway through.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 import random
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ import torch
 from cnnlab.errors import ConfigError, DataError
 
 SPLIT_DIRS = ("train", "val", "test")
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # Pillow modes of 16/32-bit integer images
 STATS_SAMPLE = 1000  # images decoded to estimate mean/std of a folder's training split
 
 
@@ -32,7 +35,7 @@ class DataWarning(UserWarning):
     """A recoverable data problem: an unreadable image skipped, files ignored."""
 
 
-def _open_guarded(path: str) -> Any:
+def open_image(path: str | Path | IO[bytes]) -> Any:
     """Pillow's lazy open (header only), refusing images above PIL.Image.MAX_IMAGE_PIXELS.
 
     Pillow alone only warns between 1x and 2x the limit; we refuse from 1x, before any pixel is decoded.
@@ -52,17 +55,27 @@ def _open_guarded(path: str) -> Any:
     return img
 
 
+def to_mode(img: Any, mode: str) -> Any:
+    """A Pillow image as gray "L" or "RGB", by the rules in this module's docstring."""
+    from PIL import Image
+
+    if img.mode in HIGH_DEPTH_MODES:  # Pillow's own conversion clips: a 16-bit image would be all white
+        top8 = np.right_shift(np.asarray(img).astype(np.int64).clip(0, 65535), 8).astype(np.uint8)
+        img = Image.fromarray(top8, "L")
+    elif img.mode == "P":  # palette transparency must go through RGBA, or Pillow warns
+        img = img.convert("RGBA")
+    return img.convert(mode)
+
+
 def decode_image(path: str, size: tuple[int, int], channels: int) -> torch.Tensor:
     """One image file -> uint8 (channels, H, W). Raises on any unreadable or oversized file."""
     from PIL import Image
 
     h, w = size
-    with _open_guarded(path) as img:
+    with open_image(path) as img:
         mode = "L" if channels == 1 else "RGB"
         img.draft(mode, (w, h))
-        if img.mode == "P":  # palette transparency must go through RGBA, or Pillow warns
-            img = img.convert("RGBA")
-        img = img.convert(mode)
+        img = to_mode(img, mode)
         if img.size != (w, h):
             img = img.resize((w, h), Image.Resampling.BILINEAR)
         arr = np.asarray(img, dtype=np.uint8)
@@ -72,7 +85,7 @@ def decode_image(path: str, size: tuple[int, int], channels: int) -> torch.Tenso
 
 def probe_image(path: str) -> tuple[tuple[int, int], int]:
     """(H, W) and natural channel count (1 gray, 3 colour) of an image, from its header."""
-    with _open_guarded(path) as img:
+    with open_image(path) as img:
         bands = [b for b in img.getbands() if b != "A"]
         return (img.height, img.width), (1 if bands in (["L"], ["1"], ["I"], ["F"]) else 3)
 

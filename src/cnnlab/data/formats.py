@@ -81,11 +81,10 @@ def _stage_idx(cls: Any, found: dict[str, Path], root: Path) -> None:
 
 
 def _stage_cifar(cls: Any, found: dict[str, Path], root: Path) -> None:
-    from torchvision.datasets.utils import extract_archive
+    from cnnlab.data.archive import safe_extract
 
-    root.mkdir(parents=True)
-    # Safe to extract: found archives are the user's own files or downloads whose MD5 passed.
-    extract_archive(str(found[cls.filename]), str(root))
+    # Even an archive whose MD5 passed is checked member by member: the user may supply their own files.
+    safe_extract(found[cls.filename], root)
 
 
 def _stage_links(cls: Any, found: dict[str, Path], root: Path) -> None:
@@ -166,10 +165,26 @@ def stage(spec: DatasetSpec, found: dict[str, Path], staging_root: Path) -> Path
     return final
 
 
+def check_arrays(arrays: Arrays, num_classes: int) -> None:
+    """Raise ValueError unless images are uint8 (N, C, H, W) and labels N class indices in range.
+
+    Real checks, not asserts: torchvision's IDX reader only asserts, which ``python -O`` removes.
+    """
+    images, labels = arrays.images, arrays.labels
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but labels of shape {tuple(labels.shape)}")
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes:
+        raise ValueError(f"labels range {int(labels.min())}..{int(labels.max())}, outside 0..{num_classes - 1}")
+
+
 def read_split(spec: DatasetSpec, root: Path, found: dict[str, Path], *, train: bool) -> tuple[Arrays, list[str]]:
     """Read one split through torchvision; a parse or checksum failure becomes a DataError naming the files."""
     try:
-        return FORMATS[spec.format].read(torchvision_class(spec), root, train)
+        arrays, classes = FORMATS[spec.format].read(torchvision_class(spec), root, train)
+        check_arrays(arrays, len(classes))
+        return arrays, classes
     except Exception as err:
         files = ", ".join(str(p) for p in found.values())
         raise DataError(

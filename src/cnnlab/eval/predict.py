@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
-from cnnlab.errors import CheckpointError, ConfigError
+from cnnlab.data.folder import open_image, to_mode
+from cnnlab.errors import CheckpointError, ConfigError, DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
 PIL_MODES = {1: "L", 3: "RGB"}  # in_channels -> Pillow mode
@@ -84,15 +85,15 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 def load_image(path: Path, *, channels: int, size: Sequence[int]) -> torch.Tensor:
     """Decode ``path`` to uint8 (channels, H, W) at the model's input size.
 
-    Raises OSError/UnidentifiedImageError/ValueError for files that are not readable images.
+    Decoding and conversion rules: `cnnlab.data.folder` (one path for training and prediction).
+    Raises OSError/UnidentifiedImageError/ValueError for files that are not readable images and
+    DataError for images above PIL.Image.MAX_IMAGE_PIXELS.
     """
     mode = PIL_MODES.get(channels)
     if mode is None:
         raise ConfigError(f"cannot feed images to a model with {channels} input channels (only 1 or 3)")
-    with Image.open(path) as img:
-        img.load()
-        img = img.convert("RGBA").convert(mode) if img.mode == "P" else img.convert(mode)  # palettes may hold alpha
-        x = TF.pil_to_tensor(img)  # (C, H, W) uint8
+    with open_image(path) as img:  # refuses decompression bombs from the header
+        x = TF.pil_to_tensor(to_mode(img, mode))  # (C, H, W) uint8
     h, w = int(size[0]), int(size[1])
     x = TF.resize(x, [max(h, w)], antialias=True)
     return TF.center_crop(x, [h, w])
@@ -153,8 +154,8 @@ def predict(
         try:
             images.append(load_image(path, channels=meta["in_channels"], size=meta["input_size"]))
             names.append(str(path))
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
-            # Pillow raises these for missing, truncated or non-image files
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, DataError) as err:
+            # Pillow raises these for missing, truncated or non-image files; DataError: too many pixels
             reason = "not a readable image" if isinstance(err, UnidentifiedImageError) else str(err)
             result.skipped.append((str(path), reason))
     k = min(topk, len(classes))

@@ -172,7 +172,8 @@ def write_run(result: FeatureRunResult, config: FeatureRunConfig) -> Path:
     from cnnlab.train.checkpoint import atomic_write, atomic_write_text
 
     run_dir = result.run_dir
-    assert run_dir is not None
+    if run_dir is None:
+        raise ValueError("write_run needs result.run_dir to be set")
     atomic_write_text(run_dir / "meta.json", json.dumps(result.meta, indent=2) + "\n")
     atomic_write_text(run_dir / "results.json", json.dumps(result.results, indent=2) + "\n")
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(asdict(config), sort_keys=False))

@@ -1,10 +1,12 @@
 """Model inspection: per-layer summaries and convolution arithmetic.
 
 - `summary(model, input_size)`: output shape, parameters, MACs/FLOPs and receptive field per layer.
-- `conv_output_size`, `conv_arithmetic`: the formulas of a conv/pool layer, with helpful errors.
+- `conv_output_size`, `conv_arithmetic`: the formulas of a conv/pool layer, with helpful errors;
+  `transposed_conv_output_size`, `effective_filter_size`, `conv_params` for the conv variants.
 - `ReceptiveFieldTracker`, `stacked_receptive_field`: receptive fields of real nets and of stacks.
 """
-from cnnlab.inspect.conv_arithmetic import ConvLayer, ConvReport, conv_arithmetic, conv_output_size, resolve_padding
+from cnnlab.inspect.conv_arithmetic import (ConvLayer, ConvReport, conv_arithmetic, conv_output_size, conv_params,
+                                            effective_filter_size, resolve_padding, transposed_conv_output_size)
 from cnnlab.inspect.receptive_field import ReceptiveField, ReceptiveFieldTracker, stacked_receptive_field
 from cnnlab.inspect.sizes import parse_size
 from cnnlab.inspect.summary import LayerRow, ModelSummary, SummaryTotals, summary
@@ -19,8 +21,11 @@ __all__ = [
     "SummaryTotals",
     "conv_arithmetic",
     "conv_output_size",
+    "conv_params",
+    "effective_filter_size",
     "parse_size",
     "resolve_padding",
     "stacked_receptive_field",
     "summary",
+    "transposed_conv_output_size",
 ]

@@ -15,5 +15,8 @@ from cnnlab.models import googlenet  # noqa: F401  E402
 from cnnlab.models import resnet  # noqa: F401  E402
 from cnnlab.models import densenet  # noqa: F401  E402
 from cnnlab.models import fastnet  # noqa: F401  E402
+from cnnlab.models import mobilenet  # noqa: F401  E402
+from cnnlab.models import shufflenet  # noqa: F401  E402
+from cnnlab.models import senet  # noqa: F401  E402
 
 __all__ = ["ModelEntry", "create_model", "list_models", "model_info", "register_model"]

@@ -15,6 +15,7 @@ for. Anything else raises `ShapeError` naming the model, the size it needs and t
 """
 from __future__ import annotations
 
+import numbers
 from functools import cached_property
 from typing import Sequence
 
@@ -34,7 +35,9 @@ def spatial_size(input_size: int | Sequence[int]) -> int:
 
 def image_hw(input_size: int | Sequence[int]) -> tuple[int, int]:
     """``input_size`` as an (H, W) pair: an int means a square image, a tuple ends with (H, W)."""
-    if isinstance(input_size, bool) or not isinstance(input_size, (int, Sequence)):
+    if isinstance(input_size, numbers.Integral) and not isinstance(input_size, bool):
+        input_size = int(input_size)  # numpy integers too
+    if isinstance(input_size, (bool, str)) or not isinstance(input_size, (int, Sequence)):
         raise ConfigError(f"input_size must be an int or an (H, W) / (C, H, W) tuple, got {input_size!r}")
     dims = (input_size, input_size) if isinstance(input_size, int) else tuple(int(d) for d in input_size)[-2:]
     if len(dims) == 1:

@@ -79,9 +79,12 @@ def create_model(
         in_channels: channels of the input images (1 for grayscale, 3 for RGB).
         input_size: the spatial size the model will see (an int for square images). Small inputs
             (<= 64 pixels) select each family's small-input stem, documented in its module.
-        A None (the default) keeps the family's own default (ImageNet's 1000 classes, 3x224x224
-        for most; 3x227x227 for alexnet_2012; 10 classes on 1x28x28 for linear, mlp and LeNet).
-        **kwargs: passed unchanged to the family's constructor (e.g. ``drop_rate``).
+        **kwargs: passed unchanged to the family's constructor (e.g. ``drop_rate``); an option the
+            constructor does not take is a `ConfigError` listing those it does.
+
+    None (the default) keeps the family's own default for num_classes, in_channels and input_size
+    (ImageNet's 1000 classes on 3x224x224 for most; 3x227x227 for alexnet_2012; 10 classes on
+    1x28x28 for linear, mlp and LeNet).
     """
     entry = _REGISTRY[_check_name(name)]
     # The model's constructor checks num_classes and in_channels (ConfigError); an input_size the
@@ -107,7 +110,10 @@ def model_kwargs(name: str) -> list[str] | None:
 
     Read from the class its builder is annotated to return; None when that is not a class.
     """
-    cls = typing.get_type_hints(model_info(name).builder).get("return")
+    try:
+        cls = typing.get_type_hints(model_info(name).builder).get("return")
+    except NameError:  # an annotation that does not resolve: do not guess
+        return None
     if not isinstance(cls, type):
         return None
     params = inspect.signature(cls.__init__).parameters

@@ -257,3 +257,41 @@ def resnet152(**kwargs) -> ResNet:
     """ResNet-152 (Bottleneck, 3-8-36-3)."""
     model_args = dict(block=Bottleneck, layers=(3, 8, 36, 3))
     return _resnet("resnet152", **dict(model_args, **kwargs))
+
+
+# Wide ResNets ("Wide Residual Networks", Zagoruyko and Komodakis, BMVC 2016, https://arxiv.org/abs/1605.07146).
+# torchvision's ImageNet variants: ResNet-50/101 whose bottleneck 3x3 convs are twice as wide (base_width=128).
+@register_model
+def wide_resnet50_2(**kwargs) -> ResNet:
+    """Wide ResNet-50-2 (Bottleneck with 2x wider 3x3 convs, 3-4-6-3), as torchvision's."""
+    model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3), base_width=128)
+    return _resnet("wide_resnet50_2", **dict(model_args, **kwargs))
+
+
+@register_model
+def wide_resnet101_2(**kwargs) -> ResNet:
+    """Wide ResNet-101-2 (Bottleneck with 2x wider 3x3 convs, 3-4-23-3), as torchvision's."""
+    model_args = dict(block=Bottleneck, layers=(3, 4, 23, 3), base_width=128)
+    return _resnet("wide_resnet101_2", **dict(model_args, **kwargs))
+
+
+# The paper's CIFAR networks WRN-d-k: a 3x3 stem of 16 channels, three stages of (d-4)/6 basic
+# blocks of 16k, 32k, 64k channels. Ours use ResNet's post-activation blocks with a norm after the
+# 1x1 projection shortcut (the paper's are pre-activation), which changes the count by <0.1%.
+def _cifar_wrn(arch: str, depth: int, k: int, **kwargs) -> ResNet:
+    blocks = (depth - 4) // 6
+    model_args = dict(block=BasicBlock, layers=(blocks,) * 3, widths=(16 * k, 32 * k, 64 * k), stem_width=16,
+                      small_stem=True)
+    return _resnet(arch, **dict(model_args, **kwargs))
+
+
+@register_model
+def wrn28_10(**kwargs) -> ResNet:
+    """WRN-28-10, the paper's CIFAR network (3 stages of 4 basic blocks, 160-320-640 channels)."""
+    return _cifar_wrn("wrn28_10", 28, 10, **kwargs)
+
+
+@register_model
+def wrn16_4(**kwargs) -> ResNet:
+    """WRN-16-4, a small CIFAR Wide ResNet (3 stages of 2 basic blocks, 64-128-256 channels)."""
+    return _cifar_wrn("wrn16_4", 16, 4, **kwargs)

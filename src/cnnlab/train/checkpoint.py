@@ -23,6 +23,8 @@ from cnnlab.errors import CheckpointError
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAMES = ("last", "best")  # RUN/checkpoints/<name>.pt
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: mkstemp creates 0600 files, we give them the usual 0666 & ~umask
 
 
 # --- atomic writes -------------------------------------------------------------------------------
@@ -40,6 +42,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -117,7 +120,12 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"safetensors file {path} is corrupt ({str(err)[:200]})") from None
-    meta = json.loads(header["meta"]) if "meta" in header else {}
+    try:
+        meta = json.loads(header["meta"]) if "meta" in header else {}
+    except ValueError as err:
+        raise CheckpointError(f"safetensors file {path} has a corrupt 'meta' header ({err})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"safetensors file {path}: its 'meta' header is a {type(meta).__name__}, not a mapping")
     return {"model": weights, "meta": meta}
 
 
@@ -202,6 +210,8 @@ def find_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> Path:
     path = Path(run_or_checkpoint).expanduser()
     if path.is_file():
         return path
+    if which not in CHECKPOINT_NAMES:
+        raise CheckpointError(f"which={which!r}: choose one of {', '.join(CHECKPOINT_NAMES)}")
     if not path.is_dir():
         raise CheckpointError(f"no run folder or checkpoint at {path}")
     for name in dict.fromkeys((which, "last")):

@@ -92,5 +92,9 @@ def init(device_name: str) -> Dist:
 
 
 def shutdown(dist: Dist) -> None:
+    """Leave the process group together: a rank leaving while another still talks aborts gloo."""
     if dist.enabled and td.is_initialized():
-        td.destroy_process_group()
+        try:
+            td.barrier()
+        finally:
+            td.destroy_process_group()

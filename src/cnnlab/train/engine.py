@@ -19,10 +19,10 @@ from cnnlab.errors import CnnlabError, ConfigError
 from cnnlab.train import distributed
 from cnnlab.train.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
                                      save_checkpoint, set_rng_state)
-from cnnlab.train.config import TrainConfig, resolve_config
+from cnnlab.train.config import TrainConfig, field_names, merge, resolve_config
 from cnnlab.train.progress import TrainProgress, epoch_line
 from cnnlab.train.run import RunDir, new_run_path
-from cnnlab.train.setup import Session, build_session, check_names, seed_everything
+from cnnlab.train.setup import Session, build_session, check_names, torch_settings
 from cnnlab.train.stop import EXIT_CODES, StopRequest
 
 # settings a resumed run may change: they do not alter the numbers
@@ -58,19 +58,24 @@ def train(model: str | None = None, data: str | None = None, *, config: Any = No
     (any TrainConfig field, e.g. ``epochs=5, lr=0.05``). ``resume=RUN`` continues a stopped run
     with its saved config (only quiet/report/device/data_dir/num_workers/threads may change).
     """
-    if resume is not None:
-        run_path, ckpt = find_resume_checkpoint(resume)
-        cfg = resolve_config(config=ckpt["config"])
-        asked = resolve_config(model, data, config=config, recipe=recipe, overrides=overrides).to_dict()
-        explicit = {**({"model": model} if model else {}), **({"data": data} if data else {}), **overrides}
-        changed = [k for k in explicit if k.replace("-", "_") not in RESUMABLE_OVERRIDES
-                   and asked[k.replace("-", "_")] != cfg.to_dict()[k.replace("-", "_")]]
-        if changed:
-            raise ConfigError(f"cannot change {', '.join(changed)} when resuming {run_path} (the run was "
-                              f"saved with {cfg.model} on {cfg.data}); start a new run instead")
-        cfg = cfg.replace(**{k: v for k, v in overrides.items() if k.replace("-", "_") in RESUMABLE_OVERRIDES})
-        return fit(cfg, run_path=run_path, checkpoint=ckpt)
-    return fit(resolve_config(model, data, config=config, recipe=recipe, overrides=overrides))
+    if resume is None:
+        return fit(resolve_config(model, data, config=config, recipe=recipe, overrides=overrides))
+    if config is not None or recipe is not None:
+        raise ConfigError("--resume continues a run with its saved config: drop --config/--recipe")
+    run_path, ckpt = find_resume_checkpoint(resume)
+    return fit(_resume_config(resolve_config(config=ckpt["config"]), run_path, model, data, overrides),
+               run_path=run_path, checkpoint=ckpt)
+
+
+def _resume_config(saved: TrainConfig, run_path: Path, model: str | None, data: str | None,
+                   overrides: Mapping[str, Any]) -> TrainConfig:
+    """The saved config with the harmless changes applied; any other change is refused."""
+    asked = merge(saved, {k: v for k, v in {"model": model, "data": data, **overrides}.items() if v is not None})
+    changed = [f for f in field_names() if f not in RESUMABLE_OVERRIDES and getattr(asked, f) != getattr(saved, f)]
+    if changed:
+        raise ConfigError(f"cannot change {', '.join(changed)} when resuming {run_path} (the run was saved with "
+                          f"{saved.model} on {saved.data}); start a new run instead")
+    return asked
 
 
 def find_resume_checkpoint(run: str | Path) -> tuple[Path, dict[str, Any]]:
@@ -102,19 +107,24 @@ def fit(cfg: TrainConfig, *, run_path: Path | None = None, checkpoint: Mapping[s
     check_names(cfg)
     dist = distributed.init(cfg.device)
     try:
-        seed_everything(cfg.seed, cfg.deterministic)
-        s = build_session(cfg, dist)
-        run_path = Path(dist.broadcast(str(run_path or new_run_path(cfg))))  # type: ignore[arg-type]
-        run = RunDir(run_path, writer=dist.is_main)
-        if checkpoint is None:
-            run.write_config(cfg)
-            run.write_json("meta.json", s.meta)
-            run.write_summary(s.model, (s.meta["in_channels"], *s.meta["input_size"]))
-        run.write_env(dist.device, dist.world_size)
-        with StopRequest() as stop:
-            return _loop(cfg, s, run, dist, stop, checkpoint, t_start)
+        with torch_settings(cfg):
+            return _start(cfg, dist, run_path, checkpoint, t_start)  # its session (and DDP) is freed on return
     finally:
         distributed.shutdown(dist)
+
+
+def _start(cfg: TrainConfig, dist: distributed.Dist, run_path: Path | None, checkpoint: Mapping[str, Any] | None,
+           t_start: float) -> TrainResult:
+    s = build_session(cfg, dist)
+    chosen = str(run_path or new_run_path(cfg)) if dist.is_main else None
+    run = RunDir(Path(dist.broadcast(chosen)), writer=dist.is_main)  # type: ignore[arg-type]
+    if checkpoint is None:
+        run.write_config(cfg)
+        run.write_json("meta.json", s.meta)
+        run.write_summary(s.model, (s.meta["in_channels"], *s.meta["input_size"]))
+    run.write_env(dist.device, dist.world_size)
+    with StopRequest() as stop:
+        return _loop(cfg, s, run, dist, stop, checkpoint, t_start)
 
 
 def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, stop: StopRequest,
@@ -126,6 +136,7 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
         pos, best, tally = _restore(s, ckpt, dist)
         run.keep_metrics_until(pos.epoch)
     steps_per_epoch = len(s.train_loader)                 # full batches per epoch per process
+    speeds: list[float] = []                              # images/s of each epoch run in this process
     bar = TrainProgress(total_steps=cfg.epochs * steps_per_epoch, done_steps=pos.step, quiet=cfg.quiet,
                         enabled=dist.is_main)
     save = lambda name: _save(s, cfg, run, pos, best, tally, dist, name)  # noqa: E731
@@ -182,18 +193,22 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
             row = dict(epoch=epoch + 1, step=pos.step, train_loss=loss_sum / max(seen, 1),
                        train_acc=correct / max(seen, 1), val_loss=val_loss, val_acc=val_acc,
                        lr=lr, epoch_time_s=seconds, images_per_s=seen / seconds)
+            speeds.append(row["images_per_s"])
             run.append_metrics(row)
             bar.print(epoch_line(row, cfg.epochs))
     finally:
         bar.close()
         run.close()
-    return _finish(cfg, s, run, dist, best, pos, t_start)
+    return _finish(cfg, s, run, dist, best, pos, t_start, speeds)
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Any, autocast: Any, channels_last: bool,
-             dist: distributed.Dist) -> tuple[float | None, float | None]:
-    """(mean cross-entropy in nats, accuracy 0..1) of ``model`` over ``loader``; (None, None) without one."""
+             dist: distributed.Dist, tta: bool = False) -> tuple[float | None, float | None]:
+    """(mean cross-entropy in nats, accuracy 0..1) of ``model`` over ``loader``; (None, None) without one.
+
+    ``tta``: average the logits of each image and its left-right mirror (flip test-time augmentation).
+    """
     if loader is None:
         return None, None
     model.eval()
@@ -203,6 +218,8 @@ def evaluate(model: nn.Module, loader: Any, autocast: Any, channels_last: bool,
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():
             logits = model(x).float()                     # (B, num_classes)
+            if tta:
+                logits = (logits + model(x.flip(3)).float()) / 2
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
@@ -258,21 +275,22 @@ def _interrupted(cfg: TrainConfig, run: RunDir, pos: Position, stop: StopRequest
 
 
 def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, best: dict[str, Any],
-            pos: Position, t_start: float) -> TrainResult:
+            pos: Position, t_start: float, speeds: list[float]) -> TrainResult:
     """Evaluate the best checkpoint once on the test split; write results.json and the report."""
     train_time = time.perf_counter() - t_start
     dist.barrier()                                        # best.pt is on disk before anyone reads it
     loaded = load_model(run.path, which="best", device=dist.device)
     model = loaded.model.to(memory_format=torch.channels_last) if cfg.channels_last else loaded.model
-    test_loss, test_acc = evaluate(model, s.test_loader, s.autocast, cfg.channels_last, dist)
+    test_loss, test_acc = evaluate(model, s.test_loader, s.autocast, cfg.channels_last, dist, cfg.tta)
     results = {
         "status": "completed", "model": cfg.model, "dataset": s.meta["dataset"],
         "test_acc": test_acc, "test_loss": test_loss,
         "best_val_acc": best["val_acc"] if s.val_loader is not None else None, "best_epoch": best["epoch"],
-        "evaluated": f"{loaded.path.name} ({'EMA' if s.ema is not None else 'raw'} weights)",
+        "evaluated": f"{loaded.path.name} ({'EMA' if s.ema is not None else 'raw'} weights{', flip TTA' if cfg.tta else ''})",
         "epochs": cfg.epochs, "steps": pos.step, "params": sum(p.numel() for p in model.parameters()),
-        "train_time_s": round(train_time, 2), "device": str(dist.device), "precision": cfg.precision,
-        "world_size": dist.world_size,
+        "train_time_s": round(train_time, 2),
+        "images_per_s": round(sorted(speeds)[len(speeds) // 2]) if speeds else None,  # median over epochs
+        "device": str(dist.device), "precision": cfg.precision, "world_size": dist.world_size,
     }
     results["wall_time_s"] = round(time.perf_counter() - t_start, 2)
     run.write_json("results.json", results)

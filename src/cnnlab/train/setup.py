@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable, ContextManager, Iterator
 
 import numpy as np
 import torch
@@ -55,15 +56,24 @@ class Session:
         return self.ema.module if self.ema is not None else self.model
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
-    """Seed Python, NumPy and torch; optionally make torch pick deterministic kernels."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
+@contextlib.contextmanager
+def torch_settings(cfg: TrainConfig) -> Iterator[None]:
+    """Seed Python, NumPy and torch; apply threads and determinism for the run, then restore them."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.benchmark = not cfg.deterministic
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
 
 
 def make_meta(cfg: TrainConfig, bundle: Any) -> dict[str, Any]:
@@ -96,8 +106,6 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
     from cnnlab.models import create_model
 
     device = dist.device
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     autocast = autocast_for(device, cfg.precision)  # checks the precision before the slow data load
     bundle = load_dataset(cfg.data, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed)
     per_process = len(bundle.train) // dist.world_size
@@ -121,6 +129,8 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
     scheduler = build_scheduler(optimizer, cfg, len(train_loader))
     net: nn.Module = model
     if dist.enabled:
+        # 1-channel kernels have ambiguous strides; DDP copes, only slower on that one small layer
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
         net = torch.compile(net)

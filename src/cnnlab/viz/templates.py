@@ -11,7 +11,8 @@ and the score is how well the image matches it (cs231n, lecture 2). Two sources:
   (x - mean) / std, so weights are divided by std to be per 0..1 pixel.
 
 Gray templates are drawn with a diverging colormap, 0 in the middle: red pixels raise the
-class's score when bright, blue ones lower it. Color templates are scaled to 0..1 each.
+class's score when bright, blue ones lower it. Color templates are scaled to 0..1 each. For
+display, each template is clipped at the 99th percentile of its weights' magnitude.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.viz.grid import Panel, panels_figure, scale_tiles
 
 GRAY_CMAP = "RdBu_r"
+CLIP_PERCENTILE = 99.0  # display only: weights are drawn clipped to this percentile of their magnitude
 
 
 @dataclass
@@ -99,11 +101,18 @@ def templates_from_run(run: str | Path, *, which: str = "best") -> ClassTemplate
     return _from_trained_model(run, which)
 
 
+def _clip_outliers(image: np.ndarray) -> np.ndarray:
+    """Clip weights beyond the CLIP_PERCENTILE of |w|: a few extreme pixels would wash out the rest."""
+    bound = np.percentile(np.abs(image), CLIP_PERCENTILE)
+    return np.clip(image, -bound, bound) if bound > 0 else image
+
+
 def templates_figure(templates: ClassTemplates, *, ncols: int = 5) -> Figure:
     """One panel per class, titled with its name."""
     color = templates.images.ndim == 4
     panels = [
-        Panel(scale_tiles(image[None], "each" if color else "symmetric")[0], name, None if color else GRAY_CMAP)
+        Panel(scale_tiles(_clip_outliers(image)[None], "each" if color else "symmetric")[0], name,
+              None if color else GRAY_CMAP)
         for image, name in zip(templates.images, templates.classes)
     ]
     return panels_figure(panels, ncols=ncols, title=f"class templates: {templates.source}", panel_inches=1.8)

@@ -1,0 +1,34 @@
+"""safetensors export: the weights alone (no pickled code), with the run's meta as JSON in the header.
+
+`cnnlab.load_model(path)`, `cnnlab predict` and `cnnlab eval` read these files directly; the
+model is rebuilt from the registry by the name in the meta.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from cnnlab.eval.predict import Predictor
+
+
+def write_safetensors(model: nn.Module, example: torch.Tensor, path: Path, meta: Mapping[str, Any], **_: Any) -> None:
+    """Save ``model``'s state_dict (parameters and buffers) and ``meta``."""
+    from cnnlab.train.checkpoint import save_safetensors
+
+    save_safetensors(model.state_dict(), meta, path)
+
+
+def safetensors_predictor(path: str | Path, device: str | torch.device = "cpu") -> Predictor:
+    """Rebuild the model from an exported safetensors file as a `Predictor`."""
+    from cnnlab.train import load_model
+
+    loaded = load_model(path, device=device)
+
+    @torch.no_grad()
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return loaded.model(x)
+
+    return Predictor(loaded.meta, forward, Path(path), device)

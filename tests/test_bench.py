@@ -1,0 +1,110 @@
+"""The benchmark harness (`cnnlab.bench`, `cnnlab bench`): figures are positive and agree with each other.
+
+No timing thresholds: only relations that hold whatever the machine's speed.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlab.bench import bench_train, format_result, matmul_gflops, step_flops
+from cnnlab.data.locate import SYSTEM_ROOTS
+from cnnlab.errors import ConfigError
+from cnnlab.inspect import summary
+from cnnlab.models import create_model
+
+TINY = dict(batch_size=8, steps=2, warmup=1, rounds=2, peak_size=128, peak_seconds=0.01)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return bench_train("fastnet_small", input_shape=(1, 16, 16), **TINY)
+
+
+def test_forward_flops_equal_twice_the_summary_macs(result):
+    model = create_model("fastnet_small", num_classes=10, in_channels=1, input_size=(16, 16))
+    totals = summary(model, (1, 16, 16)).totals
+    assert result.flops.forward == totals.flops == 2 * totals.macs
+    assert result.params == totals.params
+
+
+def test_step_flops_of_a_hand_counted_net():
+    # conv 1->4, 3x3, 8x8 output: 8*8*4*9 = 2304 MACs; linear 256->10: 2560 MACs
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.Flatten(), nn.Linear(256, 10))
+    flops = step_flops(net, (1, 8, 8), batch_size=3)
+    assert flops.forward == 2 * (2304 + 2560)
+    # backward: conv weight gradient only (the image needs none), linear weight and input gradients
+    assert flops.backward == 2 * (2304 + 2 * 2560)
+    assert flops.total == flops.forward + flops.backward
+
+
+def test_throughput_is_images_over_seconds(result):
+    for timing in (result.cnnlab, result.textbook):
+        assert timing.images == [TINY["batch_size"] * TINY["steps"]] * TINY["rounds"]
+        assert all(s > 0 for s in timing.seconds)
+        assert timing.images_per_s == pytest.approx(statistics.median(
+            n / s for n, s in zip(timing.images, timing.seconds)))
+
+
+def test_derived_figures_are_consistent(result):
+    assert set(result.peak_gflops) == {"fp32", "bf16"} and min(result.peak_gflops.values()) > 0
+    assert result.achieved_gflops == pytest.approx(result.flops.total * result.cnnlab.images_per_s / 1e9)
+    assert result.peak_fraction == pytest.approx(result.achieved_gflops / result.peak_gflops["fp32"])
+    assert result.speedup == pytest.approx(result.cnnlab.images_per_s / result.textbook.images_per_s)
+    d = result.to_dict()
+    assert d["cnnlab"]["images_per_s"] == result.cnnlab.images_per_s and d["machine"]
+    text = format_result(result)
+    assert "images/s" in text and "GFLOP/s" in text and "faster" in text
+
+
+def test_matmul_gflops_is_positive():
+    assert matmul_gflops(torch.float32, n=64, seconds=0.01) > 0
+
+
+def test_bf16_channels_last_step_and_no_textbook():
+    r = bench_train("fastnet_small", input_shape=(3, 12, 12), precision="bf16", channels_last=True,
+                    textbook=False, **TINY)
+    assert r.textbook is None and r.speedup is None
+    assert r.peak_fraction == pytest.approx(r.achieved_gflops / r.peak_gflops["bf16"])
+    assert r.cnnlab.images_per_s > 0
+
+
+def test_dataset_images_feed_both_loops():
+    r = bench_train("fastnet_small", data="digits", **TINY)  # offline: scikit-learn's 8x8 digits
+    assert r.input_shape == (1, 8, 8) and r.data == "digits"
+    assert r.textbook.images_per_s > 0
+
+
+@pytest.mark.skipif(not any((p and __import__("pathlib").Path(p, "fashion-mnist").is_dir()) for p in SYSTEM_ROOTS),
+                    reason="Fashion-MNIST files are not installed")
+def test_textbook_loop_reads_torchvision_fashion_mnist():
+    r = bench_train("fastnet_small", data="fashion-mnist", batch_size=4, steps=1, warmup=0, rounds=1,
+                    peak_size=128, peak_seconds=0.01)
+    assert r.input_shape == (1, 28, 28) and r.textbook.images == [4]
+
+
+def test_bad_arguments_raise_config_errors():
+    with pytest.raises(ConfigError, match="does not match"):
+        bench_train("fastnet_small", data="digits", input_shape=(1, 28, 28), **TINY)
+    with pytest.raises(ConfigError, match="precision"):
+        bench_train("fastnet_small", input_shape=(1, 8, 8), precision="fp8", **TINY)
+    with pytest.raises(ConfigError, match="input size"):
+        bench_train("fastnet_small", **TINY)
+
+
+def test_cli_json_and_errors(capsys):
+    from cnnlab.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "fastnet_small", "--input", "1x12x12", "--batch-size", "4", "--steps", "1", "--rounds", "1",
+              "--warmup", "0", "--no-textbook", "--peak-size", "128", "--json"])
+    assert exit_.value.code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["input_shape"] == [1, 12, 12] and data["cnnlab"]["images"] == [4] and data["textbook"] is None
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "fastnet_small", "--input", "12x12"])
+    assert exit_.value.code == 2 and "CxHxW" in capsys.readouterr().err
