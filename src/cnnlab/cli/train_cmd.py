@@ -29,6 +29,10 @@ def train_command(
     hflip: Optional[bool] = typer.Option(None, "--hflip/--no-hflip", help="Random horizontal flips.", **_OPT),
     erasing: Optional[float] = typer.Option(None, "--erasing", help="Random-erasing probability per image.", **_OPT),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of train held out for validation.", **_OPT),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Start from pretrained weights: a torchvision .pth state_dict or a cnnlab checkpoint/run.", **_OPT),
+    new_head: Optional[bool] = typer.Option(None, "--new-head/--keep-head", help="With --weights: a fresh classifier for this dataset (default), or load the file's (same class count).", **_OPT),
+    freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone/--no-freeze-backbone", help="With --weights: train only the classifier.", **_OPT),
+    backbone_lr_mult: Optional[float] = typer.Option(None, "--backbone-lr-mult", help="Fine-tune: backbone lr = lr x this, e.g. 0.1.", **_OPT),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed.", **_OPT),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N.", **_OPT),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (CUDA).", **_OPT),
@@ -48,6 +52,8 @@ def train_command(
     report: Optional[bool] = typer.Option(None, "--report/--no-report", help="Write report.html at the end.", **_OPT),
     quiet: Optional[bool] = typer.Option(None, "--quiet", "-q", help="One line per epoch, no progress bars.", **_OPT),
     list_recipes: bool = typer.Option(False, "--list-recipes", help="List the named recipes and exit."),
+    check: bool = typer.Option(False, "--check", help="Run the sanity checks (initial loss, overfit a tiny batch, "
+                               "eval mode) on this configuration and exit without training."),
 ) -> None:
     """Train MODEL on --data and write a run folder (config, metrics, checkpoints, results, report).
 
@@ -61,16 +67,36 @@ def train_command(
         typer.echo("\n".join(recipes()))
         return
     flags: dict[str, Any] = {k: v for k, v in locals().items() if v is not None and k in _SETTINGS}
+    if check:
+        _run_checks(model, data, config, recipe, flags)
+        return
     result = train(model, data, config=config, recipe=recipe, resume=resume, **flags)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _run_checks(model: str | None, data: str | None, config: Path | None, recipe: str | None,
+                flags: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnnlab.train import resolve_config
+    from cnnlab.train.sanity import check_config
+
+    results = check_config(resolve_config(model, data, config=config, recipe=recipe, overrides=flags))
+    table = Table("check", "result", "detail")
+    for r in results:
+        table.add_row(r.name, "[green]pass[/]" if r.passed else "[red]FAIL[/]", r.detail)
+    Console().print(table)
+    if not all(r.passed for r in results):
+        raise typer.Exit(1)
 
 
 _SETTINGS = {
     "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup_epochs",
     "label_smoothing", "crop_padding", "hflip", "erasing", "val_fraction", "seed", "device", "precision",
     "channels_last", "compile", "ema_decay", "tta", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
-    "data_dir", "out", "run_dir", "name", "report", "quiet",
+    "data_dir", "out", "run_dir", "name", "report", "quiet", "weights", "new_head", "freeze_backbone", "backbone_lr_mult",
 }
 
 

@@ -33,6 +33,11 @@ class TrainConfig:
     data: str = "fashion-mnist"        # a name from `cnnlab data list`, or folder:PATH
     data_dir: str | None = None        # where to look for the dataset files first
     val_fraction: float = 0.1          # share of the training split held out for validation
+    # transfer learning (cnnlab.train.transfer)
+    weights: str | None = None         # start from these weights: a torchvision .pth or a cnnlab checkpoint/run
+    new_head: bool = True              # with weights: a fresh classifier for this dataset's classes
+    freeze_backbone: bool = False      # with weights: train only the classifier (frozen norms stay in eval mode)
+    backbone_lr_mult: float = 1.0      # learning rate of everything but the classifier = lr * this
     # how long
     epochs: int = 10                   # passes over the training split
     batch_size: int = 256              # images per optimizer step (per process under torchrun)
@@ -94,6 +99,7 @@ class TrainConfig:
             "num_workers": self.num_workers >= 0,
             "threads": self.threads >= 0,
             "betas": len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            "backbone_lr_mult": 0.0 < self.backbone_lr_mult <= 1.0e3,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

@@ -22,6 +22,7 @@ from cnnlab.train.checkpoint import (FORMAT_VERSION, check_same_model, load_mode
 from cnnlab.train.config import TrainConfig, field_names, merge, resolve_config
 from cnnlab.train.progress import TrainProgress, epoch_line
 from cnnlab.train.run import RunDir, new_run_path
+from cnnlab.train.sanity import chance_warning, sanity_checks
 from cnnlab.train.setup import Session, build_session, check_names, torch_settings
 from cnnlab.train.stop import EXIT_CODES, StopRequest
 
@@ -140,6 +141,11 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
     bar = TrainProgress(total_steps=cfg.epochs * steps_per_epoch, done_steps=pos.step, quiet=cfg.quiet,
                         enabled=dist.is_main)
     save = lambda name: _save(s, cfg, run, pos, best, tally, dist, name)  # noqa: E731
+    if ckpt is None and dist.is_main:
+        x, y = next(iter(s.train_loader))                 # the next set_epoch rewinds the loader
+        for check in sanity_checks(s.model, x, y, s.meta["num_classes"], overfit=False, autocast=s.autocast):
+            if not check.passed:
+                bar.print(f"warning: {check.name}: {check.detail}")
     try:
         for epoch in range(pos.epoch, cfg.epochs):
             s.train_loader.set_epoch(epoch, start_batch=pos.batch)
@@ -194,6 +200,11 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
                        train_acc=correct / max(seen, 1), val_loss=val_loss, val_acc=val_acc,
                        lr=lr, epoch_time_s=seconds, images_per_s=seen / seconds)
             speeds.append(row["images_per_s"])
+            if epoch == 0:
+                split, acc = ("validation", val_acc) if val_acc is not None else ("training", row["train_acc"])
+                warning = chance_warning(acc, s.meta["num_classes"], split)
+                if warning:
+                    bar.print(warning)
             run.append_metrics(row)
             bar.print(epoch_line(row, cfg.epochs))
     finally:

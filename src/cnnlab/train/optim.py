@@ -21,18 +21,34 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], Callable[[TrainConfig],
 }
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on weight matrices/kernels only: biases and norm scales (1-D) are not decayed."""
+def param_groups(model: nn.Module, weight_decay: float, *, lr: float | None = None,
+                 backbone_lr_mult: float = 1.0) -> list[dict[str, Any]]:
+    """Weight decay on weight matrices/kernels only: biases and norm scales (1-D) are not decayed.
+
+    With ``backbone_lr_mult != 1`` (fine-tuning) the classifier's groups come first at ``lr`` and
+    everything else follows at ``lr * backbone_lr_mult``. Frozen parameters are left out.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
+    if backbone_lr_mult == 1.0:
+        return _decay_groups(params, weight_decay)
+    if lr is None:
+        raise ValueError("param_groups needs lr to scale the backbone's learning rate")
+    head = {id(p) for p in model.get_classifier().parameters()}
+    return [*_decay_groups([p for p in params if id(p) in head], weight_decay, lr=lr),
+            *_decay_groups([p for p in params if id(p) not in head], weight_decay, lr=lr * backbone_lr_mult)]
+
+
+def _decay_groups(params: list[nn.Parameter], weight_decay: float, **extra: Any) -> list[dict[str, Any]]:
     return [
-        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, **extra},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, **extra},
     ]
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     cls, extra = choose(OPTIMIZERS, cfg.optimizer, "optimizer")
-    return cls(param_groups(model, cfg.weight_decay), lr=cfg.lr, **extra(cfg))
+    groups = param_groups(model, cfg.weight_decay, lr=cfg.lr, backbone_lr_mult=cfg.backbone_lr_mult)
+    return cls(groups, lr=cfg.lr, **extra(cfg))
 
 
 # --- schedules: each builder gets (optimizer, cfg, total_steps, warmup_steps, steps_per_epoch) ---
@@ -40,7 +56,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 def _onecycle(opt, cfg: TrainConfig, total: int, warmup: int, per_epoch: int) -> sched.LRScheduler:
     # Smith's one-cycle: linear rise from lr/25 to lr over the warm-up (25% by default), linear decay to ~0.
     pct = warmup / total if warmup else 0.25
-    return sched.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=pct,
+    peaks = [group["lr"] for group in opt.param_groups]  # cfg.lr, or lower for a fine-tuned backbone
+    return sched.OneCycleLR(opt, max_lr=peaks, total_steps=total, pct_start=pct,
                             anneal_strategy="linear", cycle_momentum=False)
 
 

@@ -21,6 +21,7 @@ from cnnlab.train.config import TrainConfig, choose
 from cnnlab.train.distributed import Dist
 from cnnlab.train.ema import make_ema
 from cnnlab.train.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
+from cnnlab.train.transfer import check_transfer, model_kwargs_for, read_pretrained, start_from
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 ON_NAN = {"stop": "raise TrainingDiverged", "skip": "skip the step, keep training"}
@@ -32,6 +33,7 @@ def check_names(cfg: TrainConfig) -> None:
     choose(SCHEDULES, cfg.schedule, "schedule")
     choose(PRECISIONS, cfg.precision, "precision")
     choose(ON_NAN, cfg.on_nan, "on_nan value")
+    check_transfer(cfg)
 
 
 @dataclass
@@ -121,8 +123,13 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
     eval_loader = lambda split: None if split is None else make_loader(  # noqa: E731
         split, batch_size=cfg.batch_size, shuffle=False, **common)
 
+    pretrained = read_pretrained(cfg.weights) if cfg.weights else None
+    model_kwargs = model_kwargs_for(pretrained, cfg.model, cfg.model_kwargs)  # the weights may need options
     model = create_model(cfg.model, num_classes=bundle.num_classes, in_channels=bundle.in_channels,
-                         input_size=tuple(bundle.image_size), **cfg.model_kwargs).to(device)
+                         input_size=tuple(bundle.image_size), **model_kwargs)
+    if pretrained is not None:
+        start_from(model, pretrained, cfg, model_kwargs, log=print if dist.is_main else lambda message: None)
+    model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg)
@@ -135,7 +142,7 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
     if cfg.compile:
         net = torch.compile(net)
     return Session(
-        bundle=bundle, meta=make_meta(cfg, bundle), train_loader=train_loader,
+        bundle=bundle, meta={**make_meta(cfg, bundle), "model_kwargs": model_kwargs}, train_loader=train_loader,
         val_loader=eval_loader(bundle.val), test_loader=eval_loader(bundle.test),
         model=model, net=net, ema=make_ema(model, cfg.ema_decay), optimizer=optimizer, scheduler=scheduler,
         scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"),
