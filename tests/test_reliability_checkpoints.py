@@ -68,7 +68,8 @@ def _cnnlab(tmp: Path, log: Path, args: list[str], fault: str = "none", step: in
             **settings) -> subprocess.CompletedProcess:
     driver = tmp / "driver.py"
     driver.write_text(DRIVER)
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
+    flags = [f"--{'' if v else 'no-'}{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')}={v}"
+             for k, v in settings.items()]
     return subprocess.run([sys.executable, str(driver), str(log), fault, str(step), *args, *flags],
                           env=ENV, capture_output=True, text=True, timeout=600)
 
@@ -123,6 +124,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # ~30 s: six interpreter starts
 def test_sigkill_during_checkpoint_writes_never_leaves_a_partial_file(tmp_path):
     """A writer saving large checkpoints in a loop is SIGKILLed at random moments, 6 times."""
     path = tmp_path / "checkpoints" / "last.pt"
@@ -251,6 +253,7 @@ def test_sigkill_at_epoch_2_batch_13_then_resume_is_bitwise_the_uninterrupted_ru
         assert mine.split(",")[:7] == theirs.split(",")[:7]  # epoch..lr identical (times differ)
 
 
+@pytest.mark.slow  # ~25 s; test_train_resume.py checks SIGTERM + resume in the default suite
 def test_sigterm_saves_at_the_next_step_boundary_exits_cleanly_and_resumes_bitwise(reference, tmp_path):
     ref_run, ref_losses = reference
     term_step = STEPS_PER_EPOCH + 4                         # not a multiple of checkpoint_every
@@ -273,7 +276,7 @@ def test_sigterm_saves_at_the_next_step_boundary_exits_cleanly_and_resumes_bitwi
 
 # --- NaN / inf ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["nan", "inf"])
+@pytest.mark.parametrize("value", ["nan", pytest.param("inf", marks=pytest.mark.slow)])
 def test_a_poisoned_batch_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, value):
     bad_step = STEPS_PER_EPOCH + 10                         # checkpoints at 7, 14, ..., 28
     run = tmp_path / "run"

@@ -25,16 +25,12 @@ def matmul_gflops(dtype: torch.dtype = torch.float32, *, n: int = 2048, seconds:
     a = torch.randn(n, n, generator=gen, device=dev).to(dtype)
     b = torch.randn(n, n, generator=gen, device=dev).to(dtype)
     torch.mm(a, b)  # warm-up: kernel selection, page faults
-    _sync(dev)
-    start = time.perf_counter()
-    torch.mm(a, b)
-    _sync(dev)
-    calls = max(1, round(seconds / repeats / max(time.perf_counter() - start, 1e-6)))
     best = 0.0
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
+        calls, start, elapsed = 0, time.perf_counter(), 0.0
+        while calls == 0 or elapsed < seconds / repeats:   # whole calls until this round's share of the time
             torch.mm(a, b)
-        _sync(dev)
-        best = max(best, calls * 2 * n**3 / (time.perf_counter() - start) / 1e9)
+            _sync(dev)
+            calls, elapsed = calls + 1, time.perf_counter() - start
+        best = max(best, calls * 2 * n**3 / elapsed / 1e9)
     return best

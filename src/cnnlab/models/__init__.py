@@ -15,6 +15,7 @@ from cnnlab.models import googlenet  # noqa: F401  E402
 from cnnlab.models import resnet  # noqa: F401  E402
 from cnnlab.models import densenet  # noqa: F401  E402
 from cnnlab.models import fastnet  # noqa: F401  E402
+from cnnlab.models import airnet  # noqa: F401  E402
 from cnnlab.models import mobilenet  # noqa: F401  E402
 from cnnlab.models import shufflenet  # noqa: F401  E402
 from cnnlab.models import senet  # noqa: F401  E402

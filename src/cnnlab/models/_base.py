@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError, ShapeError
-from cnnlab.models._shapes import min_input_size, output_hw
+from cnnlab.layers.dims import check_dims
+from cnnlab.models._shapes import min_input_size, output_hw, shape_str
 
 SMALL_INPUT_MAX = 64  # inputs up to this size (28x28 MNIST, 32x32 CIFAR) get a small-input stem
 
@@ -45,6 +46,31 @@ def image_hw(input_size: int | Sequence[int]) -> tuple[int, int]:
     if len(dims) != 2 or min(dims) < 1:
         raise ConfigError(f"input_size must be positive, e.g. 28 or (28, 28); got {input_size!r}")
     return dims  # type: ignore[return-value]
+
+
+# what a batch looks like for each number of spatial dimensions (models built with dims=1|2|3)
+LAYOUTS = {1: ("sequences", "(B, C, L)"), 2: ("images", "(B, C, H, W)"), 3: ("volumes", "(B, C, D, H, W)")}
+
+
+def spatial_shape(input_size: int | Sequence[int], dims: int = 2) -> tuple[int, ...]:
+    """``input_size`` as ``dims`` sizes: (L,) for sequences, (H, W) for images, (D, H, W) for volumes.
+
+    An int means the same size on every axis; a longer tuple (e.g. with channels first) keeps its
+    last ``dims`` entries.
+    """
+    if check_dims(dims) == 2:
+        return image_hw(input_size)
+    if isinstance(input_size, numbers.Integral) and not isinstance(input_size, bool):
+        sizes: tuple[int, ...] = (int(input_size),) * dims
+    elif isinstance(input_size, Sequence) and not isinstance(input_size, str):
+        sizes = tuple(int(d) for d in input_size)[-dims:]
+    else:
+        sizes = ()
+    if len(sizes) != dims or min(sizes) < 1:
+        example = "128" if dims == 1 else "(16, 64, 64)"
+        raise ConfigError(f"input_size for dims={dims} must be an int or {dims} positive sizes, e.g. {example}; "
+                          f"got {input_size!r}")
+    return sizes
 
 
 def is_small_input(input_size: int | Sequence[int]) -> bool:
@@ -84,12 +110,14 @@ class ImageClassifier(nn.Module):
         in_channels: int,
         input_size: int | Sequence[int],
         fixed_input_size: bool = False,
+        dims: int = 2,
     ) -> None:
         super().__init__()
         self.arch = arch
         self.num_classes = check_count("num_classes", num_classes, "e.g. num_classes=10 for CIFAR-10")
         self.in_channels = check_count("in_channels", in_channels, "use 1 for grayscale or 3 for RGB images")
-        self.input_size = image_hw(input_size)
+        self.dims = check_dims(dims)  # spatial dimensions: 1 sequences, 2 images, 3 volumes
+        self.input_size = spatial_shape(input_size, dims)
         self.fixed_input_size = fixed_input_size
 
     # -- the contract --------------------------------------------------------------------------
@@ -136,54 +164,56 @@ class ImageClassifier(nn.Module):
     @cached_property
     def min_input_size(self) -> int:
         """The smallest square input the layers of ``forward_features`` can take."""
-        return min_input_size(self.feature_modules())
+        return min_input_size(self.feature_modules(), dims=self.dims)
 
-    def feature_hw(self) -> tuple[int, int]:
+    def feature_hw(self) -> tuple[int, ...]:
         """The (H, W) of ``forward_features`` for the built ``input_size`` (sizes a flatten)."""
         self.check_built_size()
         return output_hw(self.feature_modules(), self.input_size)
 
     def check_built_size(self) -> None:
         """Raise `ShapeError` when the layers cannot take the ``input_size`` the model is built for."""
-        h, w = self.input_size
         need = self.min_input_size
-        if min(h, w) < need:
+        if min(self.input_size) < need:
+            needed = shape_str((need,) * self.dims)
             raise ShapeError(
-                f"{self.arch} cannot be built for {h}x{w} inputs: its convolutions and poolings need at least "
-                f"{need}x{need} pixels; resize the images to at least {need}x{need} and build it with that input_size"
+                f"{self.arch} cannot be built for {shape_str(self.input_size)} inputs: its convolutions and "
+                f"poolings need at least {needed} pixels; resize the images to at least {needed} and build it "
+                f"with that input_size"
             )
 
     def check_input_size(self, size: Sequence[int]) -> None:
         """Raise `ShapeError` (naming the model, the size it needs and the fix) for an unusable (H, W)."""
-        h, w = size
+        size, built = tuple(size), shape_str(self.input_size)
         need = self.min_input_size
-        too_small = min(h, w) < need
-        eh, ew = self.input_size
-        if self.fixed_input_size and (h, w) != (eh, ew):
-            problem = (f"takes exactly {eh}x{ew} inputs, the size it was built for (its classifier sees a "
+        needed = shape_str((need,) * self.dims)
+        too_small = min(size) < need
+        if self.fixed_input_size and size != tuple(self.input_size):
+            problem = (f"takes exactly {built} inputs, the size it was built for (its classifier sees a "
                        f"flattened feature map of that size)")
-            fix = f"resize the images to {eh}x{ew}" + ("" if too_small else f" or build it with input_size=({h}, {w})")
+            fix = f"resize the images to {built}" + ("" if too_small else f" or build it with input_size={size}")
         elif too_small:
-            problem = (f"needs inputs of at least {need}x{need} pixels (its convolutions and poolings shrink "
+            problem = (f"needs inputs of at least {needed} pixels (its convolutions and poolings shrink "
                        f"smaller ones to nothing)")
-            fix = f"resize the images to at least {need}x{need}"
+            fix = f"resize the images to at least {needed}"
         else:
             return
-        if too_small and min(eh, ew) > SMALL_INPUT_MAX:
+        if too_small and min(self.input_size) > SMALL_INPUT_MAX:
             fix += " (or build it with input_size=<your image size>: inputs <= 64 px get a small-input stem)"
-        raise ShapeError(f"{self.arch} {problem}, got {h}x{w}; {fix}")
+        raise ShapeError(f"{self.arch} {problem}, got {shape_str(size)}; {fix}")
 
     def check_input(self, x: torch.Tensor) -> None:
         """Cheap checks of a batch against what the model was built for (Python ints only)."""
-        if x.dim() != 4:
+        what, layout = LAYOUTS[self.dims]
+        if x.dim() != self.dims + 2:
             raise ShapeError(
-                f"{self.arch} expects a batch of images shaped (B, C, H, W), got a tensor of shape "
-                f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else
-                f"{self.arch} expects a batch of images shaped (B, C, H, W), got a tensor of shape {tuple(x.shape)}"
+                f"{self.arch} expects a batch of {what} shaped {layout}, got a tensor of shape "
+                f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0)" if x.dim() == self.dims + 1 else
+                f"{self.arch} expects a batch of {what} shaped {layout}, got a tensor of shape {tuple(x.shape)}"
             )
         if x.shape[1] != self.in_channels:
             raise ShapeError(
-                f"{self.arch} was built for {self.in_channels}-channel images but got {x.shape[1]} channels; "
-                f"build it with in_channels={x.shape[1]} or convert the images"
+                f"{self.arch} was built for {self.in_channels}-channel {what} but got {x.shape[1]} channels; "
+                f"build it with in_channels={x.shape[1]} or convert the {what}"
             )
-        self.check_input_size((int(x.shape[2]), int(x.shape[3])))
+        self.check_input_size(tuple(int(s) for s in x.shape[2:]))

@@ -16,6 +16,7 @@ initialised with Xavier/Glorot (designed for sigmoid networks), biases with zero
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Sequence
 
@@ -24,6 +25,7 @@ from torch import nn
 
 from cnnlab.layers import get_act_layer, make_act, mlp_classifier
 from cnnlab.layers.create import LayerFactory
+from cnnlab.layers.dims import CONV_CLASSES, for_dims
 from cnnlab.models._base import ImageClassifier
 from cnnlab.models._registry import register_model
 
@@ -45,26 +47,28 @@ class LeNet5(ImageClassifier):
         channels: Sequence[int] = (6, 16),
         hidden: Sequence[int] = (120, 84),
         drop_rate: float = 0.0,
+        dims: int = 2,
     ) -> None:
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size,
-                         fixed_input_size=True)
+                         fixed_input_size=True, dims=dims)
         act_layer = get_act_layer(act_layer)
+        conv, pool = for_dims(nn.Conv2d, dims), for_dims(pool_layer, dims)
         c1, c2 = channels
         self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(in_channels, c1, 5, padding=2)), ("act1", make_act(act_layer)),
-            ("pool1", pool_layer(2, 2)),
-            ("conv2", nn.Conv2d(c1, c2, 5)), ("act2", make_act(act_layer)), ("pool2", pool_layer(2, 2)),
+            ("conv1", conv(in_channels, c1, 5, padding=2)), ("act1", make_act(act_layer)),
+            ("pool1", pool(2, 2)),
+            ("conv2", conv(c1, c2, 5)), ("act2", make_act(act_layer)), ("pool2", pool(2, 2)),
         ]))
         self.num_features = c2
-        h, w = self.feature_hw()
-        self.classifier = mlp_classifier(c2 * h * w, hidden, num_classes, drop_rate=drop_rate, act_layer=act_layer)
+        flat = c2 * math.prod(self.feature_hw())  # 16 x h x w (x d): the flatten follows input_size
+        self.classifier = mlp_classifier(flat, hidden, num_classes, drop_rate=drop_rate, act_layer=act_layer)
         for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if isinstance(m, (*CONV_CLASSES, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)  # (B, 16, h, w)
+        return self.features(x)  # (B, 16, h, w); (B, 16, l) or (B, 16, d, h, w) with dims=1|3
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.classify(torch.flatten(x, 1), pre_logits)

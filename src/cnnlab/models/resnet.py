@@ -26,16 +26,18 @@ from torch import nn
 from cnnlab.errors import ConfigError
 from cnnlab.layers import get_act_layer, get_norm_layer, make_act
 from cnnlab.layers.create import LayerFactory
+from cnnlab.layers.dims import CONV_CLASSES, NORM_CLASSES, for_dims
 from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import register_model
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, groups=groups, bias=False)
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1, groups: int = 1, dims: int = 2) -> nn.Module:
+    conv = for_dims(nn.Conv2d, dims)
+    return conv(in_channels, out_channels, 3, stride=stride, padding=1, groups=groups, bias=False)
 
 
-def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+def conv1x1(in_channels: int, out_channels: int, stride: int = 1, dims: int = 2) -> nn.Module:
+    return for_dims(nn.Conv2d, dims)(in_channels, out_channels, 1, stride=stride, bias=False)
 
 
 class BasicBlock(nn.Module):
@@ -55,14 +57,15 @@ class BasicBlock(nn.Module):
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.ReLU,
         attn_layer: LayerFactory | None = None,
+        dims: int = 2,
     ) -> None:
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ConfigError("BasicBlock supports only groups=1 and base_width=64; use a Bottleneck ResNet")
-        self.conv1 = conv3x3(in_channels, planes, stride)
+        self.conv1 = conv3x3(in_channels, planes, stride, dims=dims)
         self.bn1 = norm_layer(planes)
         self.act1 = make_act(act_layer)
-        self.conv2 = conv3x3(planes, planes)
+        self.conv2 = conv3x3(planes, planes, dims=dims)
         self.bn2 = norm_layer(planes)
         self.attn = attn_layer(planes) if attn_layer is not None else nn.Identity()
         self.downsample = downsample
@@ -98,17 +101,18 @@ class Bottleneck(nn.Module):
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.ReLU,
         attn_layer: LayerFactory | None = None,
+        dims: int = 2,
     ) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         out_channels = planes * self.expansion
-        self.conv1 = conv1x1(in_channels, width)
+        self.conv1 = conv1x1(in_channels, width, dims=dims)
         self.bn1 = norm_layer(width)
         self.act1 = make_act(act_layer)
-        self.conv2 = conv3x3(width, width, stride, groups)
+        self.conv2 = conv3x3(width, width, stride, groups, dims=dims)
         self.bn2 = norm_layer(width)
         self.act2 = make_act(act_layer)
-        self.conv3 = conv1x1(width, out_channels)
+        self.conv3 = conv1x1(width, out_channels, dims=dims)
         self.bn3 = norm_layer(out_channels)
         self.attn = attn_layer(out_channels) if attn_layer is not None else nn.Identity()
         self.downsample = downsample
@@ -152,16 +156,19 @@ class ResNet(ImageClassifier):
         attn_layer: LayerFactory | None = None,
         drop_rate: float = 0.0,
         zero_init_residual: bool = False,
+        dims: int = 2,
     ) -> None:
-        super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
-        norm, act = get_norm_layer(norm_layer), get_act_layer(act_layer)
+        super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size,
+                         dims=dims)
+        norm, act = for_dims(get_norm_layer(norm_layer), dims), get_act_layer(act_layer)
         small = use_small_stem(small_stem, input_size)
-        self.conv1 = (conv3x3(in_channels, stem_width) if small
-                      else nn.Conv2d(in_channels, stem_width, kernel_size=7, stride=2, padding=3, bias=False))
+        self.conv1 = (conv3x3(in_channels, stem_width, dims=dims) if small else
+                      for_dims(nn.Conv2d, dims)(in_channels, stem_width, kernel_size=7, stride=2, padding=3, bias=False))
         self.bn1 = norm(stem_width)
         self.act1 = make_act(act)
-        self.maxpool = nn.Identity() if small else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        block_args = dict(groups=groups, base_width=base_width, norm_layer=norm, act_layer=act, attn_layer=attn_layer)
+        self.maxpool = nn.Identity() if small else for_dims(nn.MaxPool2d, dims)(kernel_size=3, stride=2, padding=1)
+        block_args = dict(groups=groups, base_width=base_width, norm_layer=norm, act_layer=act, attn_layer=attn_layer,
+                          dims=dims)
         channels = stem_width
         for i, (planes, depth) in enumerate(zip(widths, layers)):
             stride = 1 if i == 0 else 2
@@ -169,16 +176,16 @@ class ResNet(ImageClassifier):
             setattr(self, f"layer{i + 1}", stage)
         self.num_stages = len(layers)
         self.num_features = channels
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.global_pool = for_dims(nn.AdaptiveAvgPool2d, dims)(1)
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(channels, num_classes)
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, CONV_CLASSES):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            elif isinstance(m, (*NORM_CLASSES, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         if zero_init_residual:  # each block starts as the identity (Goyal et al., 2017)
@@ -214,7 +221,8 @@ def _make_stage(
     out_channels = planes * block.expansion
     downsample = None
     if stride != 1 or in_channels != out_channels:
-        downsample = nn.Sequential(conv1x1(in_channels, out_channels, stride), norm_layer(out_channels))
+        downsample = nn.Sequential(conv1x1(in_channels, out_channels, stride, dims=block_args.get("dims", 2)),
+                                   norm_layer(out_channels))
     blocks = [block(in_channels, planes, stride, downsample, **block_args)]
     blocks += [block(out_channels, planes, **block_args) for _ in range(depth - 1)]
     return nn.Sequential(*blocks), out_channels

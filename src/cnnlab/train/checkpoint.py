@@ -10,7 +10,6 @@ import os
 import pickle
 import random
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Mapping
@@ -97,18 +96,28 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"checkpoint {path} was refused: it holds Python objects that are not tensors or plain data "
-            f"({str(err).splitlines()[0][:200]}). cnnlab only loads weights_only checkpoints; re-save the "
-            "weights as a plain state_dict if you trust the file"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise _unpickling_error(path, str(err)) from None
+    except Exception as err:  # noqa: BLE001 - untrusted bytes: IndexError, struct.error, BadZipFile, ... all mean corrupt
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {str(err)[:200]})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a cnnlab checkpoint dict")
     if "model" not in state and all(isinstance(v, torch.Tensor) for v in state.values()):
         state = {"model": state}  # a bare state_dict
     return state
+
+
+def _unpickling_error(path: Path, text: str) -> CheckpointError:
+    """torch's weights_only refusal: a foreign Python global (unsafe) or bytes that are no pickle (corrupt)."""
+    foreign = next((line.strip() for line in text.splitlines() if "GLOBAL" in line), None)
+    if foreign:
+        return CheckpointError(
+            f"checkpoint {path} was refused: it holds Python objects that are not tensors or plain data "
+            f"({foreign[:200]}). cnnlab only loads weights_only checkpoints; re-save the weights as a plain "
+            "state_dict if you trust the file"
+        )
+    detail = next((line.strip() for line in text.splitlines() if line.startswith("Unsupported")), "not a pickle")
+    return CheckpointError(f"checkpoint {path} is corrupt, truncated or not a PyTorch checkpoint ({detail[:200]}); "
+                           "it was not loaded")
 
 
 def _read_safetensors(path: Path) -> dict[str, Any]:
