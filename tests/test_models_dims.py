@@ -55,7 +55,7 @@ def test_a_1d_cnn_learns_which_frequency_a_noisy_sequence_has():
 
 
 @pytest.mark.parametrize("name", FAMILIES)
-@pytest.mark.parametrize("dims,input_size", [(1, 128), (3, (8, 16, 16))])
+@pytest.mark.parametrize("dims,input_size", [(1, 128), (3, (12, 16, 20))])
 def test_forward_shapes_in_1d_and_3d(name, dims, input_size):
     torch.manual_seed(0)
     model = create_model(name, dims=dims, in_channels=2, num_classes=5, input_size=input_size).eval()

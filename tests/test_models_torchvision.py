@@ -38,7 +38,8 @@ def torchvision_model(name: str, **options) -> torch.nn.Module:
 
 def test_the_classic_families_are_all_compared():
     classic = ["alexnet", "googlenet", *(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")),
-               *(f"resnet{d}" for d in (18, 34, 50, 101, 152)), *(f"densenet{d}" for d in (121, 161, 169, 201))]
+               *(f"resnet{d}" for d in (18, 34, 50, 101, 152)), *(f"densenet{d}" for d in (121, 161, 169, 201)),
+               "wide_resnet50_2", "wide_resnet101_2"]
     assert set(classic) <= set(TV_NAMES)
 
 

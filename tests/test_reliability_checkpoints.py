@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from cnnlab.errors import CheckpointError, CnnlabError
-from cnnlab.train import TrainingDiverged, read_checkpoint, train
+from cnnlab.train import read_checkpoint, train
 from cnnlab.train import checkpoint as ckpt_mod
 from cnnlab.train.checkpoint import atomic_write, save_checkpoint
 
@@ -228,6 +228,7 @@ def test_resume_with_no_valid_checkpoint_is_a_clear_error(finished, tmp_path):
 
 # --- kill and resume at an exact step ------------------------------------------------------------
 
+@pytest.mark.slow  # ~35 s with its reference run; test_train_resume.py has a SIGKILL + resume in the default suite
 def test_sigkill_at_epoch_2_batch_13_then_resume_is_bitwise_the_uninterrupted_run(reference, tmp_path):
     ref_run, ref_losses = reference
     kill_step = STEPS_PER_EPOCH + 13                        # epoch 2, batch 13; checkpoints every 7 steps
@@ -276,7 +277,8 @@ def test_sigterm_saves_at_the_next_step_boundary_exits_cleanly_and_resumes_bitwi
 
 # --- NaN / inf ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["nan", pytest.param("inf", marks=pytest.mark.slow)])
+@pytest.mark.slow  # a CLI subprocess each; test_on_nan_skip_... and test_train.py cover NaN in-process
+@pytest.mark.parametrize("value", ["nan", "inf"])
 def test_a_poisoned_batch_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, value):
     bad_step = STEPS_PER_EPOCH + 10                         # checkpoints at 7, 14, ..., 28
     run = tmp_path / "run"

@@ -345,10 +345,12 @@ def test_a_checkpoint_with_a_foreign_pickle_global_is_refused_and_never_run(digi
     run = Path(shutil.copytree(digits_run, tmp_path / "run"))
     _malicious_checkpoint(run / "checkpoints" / "last.pt", marker)
     _malicious_checkpoint(run / "checkpoints" / "best.pt", marker)
-    for args in (["train", "--resume", str(run)], ["predict", str(run), str(tmp_path)]):
-        done = subprocess.run([sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 2, done.stderr
-        assert "refused" in done.stdout + done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, "-m", "cnnlab", "train", "--resume", str(run)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "refused" in done.stdout + done.stderr and "Traceback" not in done.stderr
+    with pytest.raises(CheckpointError, match="refused"):
+        predict(run, [tmp_path])
     assert not marker.exists()
 
 
@@ -419,3 +421,21 @@ def test_torchvision_weights_of_another_class_count_need_an_explicit_new_head():
     assert skipped == ["fc.weight", "fc.bias"]
     assert torch.equal(model.fc.weight, before)
     assert torch.equal(model.conv1.weight, weights["conv1.weight"])
+
+
+def test_a_run_checkpoint_into_another_class_count_needs_a_new_head_which_is_logged(digits_run):
+    """`cnnlab train --weights RUN`: the class-count mismatch is an error naming the layer and both shapes
+    with --keep-head (new_head=False); with a new head (the default) the replacement is logged."""
+    from cnnlab.train.transfer import apply_pretrained, read_pretrained
+
+    pretrained = read_pretrained(digits_run)
+    model = cnnlab.create_model("linear", num_classes=5, in_channels=1, input_size=(8, 8))
+    head = next(k for k, v in model.state_dict().items() if v.shape != pretrained.weights[k].shape)
+    shapes = (str(tuple(pretrained.weights[head].shape)), str(tuple(model.state_dict()[head].shape)))
+    with pytest.raises(CheckpointError) as err:
+        apply_pretrained(model, pretrained, new_head=False, log=lambda m: None)
+    assert repr(head) in str(err.value) and all(s in str(err.value) for s in shapes)
+    logged: list[str] = []
+    apply_pretrained(model, pretrained, new_head=True, log=logged.append)
+    assert len(logged) == 1 and "new classifier layer" in logged[0] and "5 classes" in logged[0]
+    assert shapes[0] in logged[0]  # the file's head shape is reported

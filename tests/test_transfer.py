@@ -15,9 +15,9 @@ from PIL import Image
 from cnnlab.cli import main
 from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.models import create_model
-from cnnlab.train import TrainConfig, read_checkpoint, train
+from cnnlab.train import TrainConfig, load_model, read_checkpoint, train
 from cnnlab.train.optim import build_optimizer
-from cnnlab.train.transfer import adapt_input_channels, freeze_backbone
+from cnnlab.train.transfer import adapt_input_channels, apply_pretrained, freeze_backbone, read_pretrained
 
 TINY = dict(epochs=1, batch_size=4, lr=0.05, threads=1, report=False, quiet=True, val_fraction=0.2)
 
@@ -69,8 +69,10 @@ def test_frozen_backbone_from_torchvision_weights_on_gray_images(tv_file, gray3,
     backbone = [k for k in state if not k.startswith("fc.") and k != "conv1.weight"]
     changed = [k for k in backbone if not torch.equal(got[k], state[k])]
     assert not changed, f"frozen tensors changed (norm statistics included): {changed[:5]}"
+    loaded = load_model(result.run_dir)  # meta.json records small_stem=False: the run rebuilds as trained
+    assert loaded.meta["model_kwargs"] == {"small_stem": False} and loaded.model.conv1.kernel_size == (7, 7)
     out = capsys.readouterr().out
-    assert "new classifier 'fc' for 3 classes" in out and "(1000, 512)" in out
+    assert "new classifier layer 'fc' for 3 classes" in out and "(1000, 512)" in out
     assert "conv1.weight adapted from 3 to 1 input channels" in out
 
 
@@ -161,3 +163,19 @@ def test_adapted_filters_give_the_same_response():
     torch.testing.assert_close(torch.nn.functional.conv2d(gray, adapt_input_channels(weight, 1)), expected)
     # more channels than the file: cyclic repeat, scaled by 3/4 (timm's rule)
     torch.testing.assert_close(adapt_input_channels(weight, 4), torch.cat([weight, weight[:, :1]], 1) * 0.75)
+
+
+def test_a_multi_layer_classifier_keeps_its_hidden_layers(tmp_path):
+    """Only the final Linear is new; LeNet's hidden FC layers come from the file (a bare state_dict)."""
+    torch.manual_seed(0)
+    source = create_model("lenet5", num_classes=10)
+    path = tmp_path / "lenet.pth"
+    torch.save(source.state_dict(), path)
+    model = create_model("lenet5", num_classes=3)
+    apply_pretrained(model, read_pretrained(path), log=lambda message: None)
+    final = model.get_classifier()[-1]
+    assert final.out_features == 3
+    theirs = dict(source.get_classifier().named_parameters())
+    hidden = {n: p for n, p in model.get_classifier().named_parameters() if p is not final.weight and p is not final.bias}
+    assert hidden and all(torch.equal(p, theirs[n]) for n, p in hidden.items())
+    torch.testing.assert_close(model.features[0].weight, source.features[0].weight)

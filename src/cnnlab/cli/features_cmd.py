@@ -83,7 +83,7 @@ def _print_result(result) -> None:
     if not r["converged"]:
         console.print(f"[yellow]note: the {meta['classifier']} solver stopped at --max-iter before converging[/]")
     classes = [str(name) for name in meta["classes"]]
-    if len(classes) <= CONFUSION_PRINT_MAX:
+    if len(classes) <= CONFUSION_PRINT_MAX and r["n_test"]:
         confusion = Table(title="test confusion matrix (rows: true class, columns: predicted)")
         confusion.add_column("true \\ predicted")
         for i in range(len(classes)):

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import yaml
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import confusion_matrix
 
 from cnnlab.features.cache import FeatureCache
 from cnnlab.features.classifiers import ClassifierOptions, build_classifier, linear_weights
@@ -88,7 +87,9 @@ def load_splits(config: FeatureRunConfig) -> tuple[Any, dict[str, tuple[np.ndarr
 
     bundle = load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
                           seed=config.seed, image_size=config.image_size)
-    return bundle, {name: split_arrays(getattr(bundle, name), config.limit) for name in SPLITS}
+    splits = {name: split_arrays(getattr(bundle, name), config.limit) for name in SPLITS if getattr(bundle, name) is not None}
+    empty = (splits["train"][0][:0], splits["train"][1][:0])  # a split the dataset lacks (a folder without test/)
+    return bundle, {name: splits.get(name, empty) for name in SPLITS}
 
 
 def fit_and_evaluate(
@@ -103,10 +104,10 @@ def fit_and_evaluate(
     fit_time = time.perf_counter() - start
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     weight, bias = linear_weights(pipeline, num_classes)
-    test_pred = pipeline.predict(features.x["test"])
+    test_pred = pipeline.predict(features.x["test"]) if len(features.y["test"]) else features.y["test"]
     val_acc = _accuracy(pipeline, features.x["val"], features.y["val"])
     results = {
-        "test_acc": float((test_pred == features.y["test"]).mean()),
+        "test_acc": _accuracy(pipeline, features.x["test"], features.y["test"]),
         "val_acc": val_acc,
         "best_val_acc": val_acc,
         "train_acc": _accuracy(pipeline, features.x["train"], features.y["train"]),
@@ -119,7 +120,8 @@ def fit_and_evaluate(
         "params": int(weight.size + bias.size),
         **{f"n_{name}": int(len(features.y[name])) for name in SPLITS},
     }
-    confusion = confusion_matrix(features.y["test"], test_pred, labels=np.arange(num_classes))
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)  # rows true, columns predicted
+    np.add.at(confusion, (features.y["test"], test_pred), 1)
     return results, confusion, weight, bias
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 from torch import nn
 
 from cnnlab.errors import ConfigError
+from cnnlab.layers.conv import CONV_LAYERS, CONV_TRANSPOSE_LAYERS
 from cnnlab.layers.create import LayerFactory
 
 DIMS = (1, 2, 3)
 
 # the 2-D class -> its (1-D, 2-D, 3-D) siblings
 SIBLINGS: dict[type[nn.Module], tuple[type[nn.Module], type[nn.Module], type[nn.Module]]] = {
-    nn.Conv2d: (nn.Conv1d, nn.Conv2d, nn.Conv3d),
-    nn.ConvTranspose2d: (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d),
+    nn.Conv2d: tuple(CONV_LAYERS[d] for d in DIMS),  # type: ignore[dict-item]
+    nn.ConvTranspose2d: tuple(CONV_TRANSPOSE_LAYERS[d] for d in DIMS),  # type: ignore[dict-item]
     nn.MaxPool2d: (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d),
     nn.AvgPool2d: (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d),
     nn.AdaptiveAvgPool2d: (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d),

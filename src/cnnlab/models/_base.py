@@ -12,6 +12,9 @@ Input sizes: every model knows the smallest input it can take (``min_input_size`
 its layers by `cnnlab.models._shapes`); models whose classifier sees a flattened feature map of a
 fixed size (linear, mlp, LeNet, the 2012 AlexNet) take exactly the ``input_size`` they were built
 for. Anything else raises `ShapeError` naming the model, the size it needs and the fix.
+
+Dimensions: models are 2-D by default; families that also build for sequences or volumes take
+``dims=1|3`` (LeNet, ResNet and its variants), and then ``input_size`` is (L,) or (D, H, W).
 """
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ Small inputs: LeNet is itself a small-input network and has no other stem. Its c
 the flattened 16xhxw feature map, so the flatten size follows ``input_size`` (16x5x5 for 28x28,
 16x6x6 for 32x32, 16x54x54 for 224x224) and the model takes exactly that size. Weights are
 initialised with Xavier/Glorot (designed for sigmoid networks), biases with zeros.
+
+``dims=1`` (sequences, ``input_size`` a length) or ``dims=3`` (volumes, ``input_size`` (D, H, W))
+builds the same network of 1-D or 3-D convolutions and poolings (`cnnlab.layers.dims`).
 """
 from __future__ import annotations
 

@@ -12,6 +12,11 @@ Blocks take ``norm_layer``/``act_layer`` classes, ``groups``/``base_width`` (Res
 ResNet) and an optional ``attn_layer`` applied before the addition (squeeze-excitation), so the
 later families can reuse them.
 
+Other dimensions: ``dims=1`` builds the same network of 1-D layers for sequences (B, C, L) and
+``dims=3`` of 3-D layers for volumes (B, C, D, H, W); ``input_size`` is then a length or (D, H, W),
+e.g. ``create_model("resnet18", dims=1, in_channels=1, num_classes=4, input_size=128)``. The
+layer classes come from `cnnlab.layers.dims`; the stem rule below applies to the last axes.
+
 Small-input stem (inputs <= 64 px, or ``small_stem=True``): the 7x7 stride-2 conv and the 3x3
 max pool are replaced by one 3x3 stride-1 conv (as in the paper's CIFAR networks), so the four
 stages see 32x32 -> 4x4 (28x28 -> 4x4) instead of a 1x1 map.

@@ -11,8 +11,9 @@ Weights files, told apart by their contents:
 
 What is loaded and what is changed:
 
-- the classifier (``model.get_classifier()``) is not loaded: the model keeps a freshly initialised
-  head for this dataset's class count (``new_head=False`` loads it and requires equal class counts).
+- the classifier's final layer (``fc`` of a ResNet, the last Linear of VGG's classifier) is not
+  loaded: the model gets a freshly initialised one for this dataset's class count
+  (``new_head=False`` loads it and requires equal class counts).
 - a first convolution trained on another number of input channels is adapted as timm does: for a
   1-channel model the filters are summed over the file's channels (a gray image x gives the same
   response as the RGB image (x, x, x)); for other counts the channels are repeated and rescaled by
@@ -98,13 +99,19 @@ def apply_pretrained(
         weights = {k: v for k, v in weights.items() if k not in head}
         weights.update({k: own[k] for k in head})
     weights = _adapt_first_conv(model, weights, own, log)
-    load_weights(model, weights, pretrained.path)
+    try:
+        load_weights(model, weights, pretrained.path)
+    except CheckpointError as err:
+        if new_head:
+            raise
+        raise CheckpointError(f"{err}; to train a new classifier for this dataset instead, drop --keep-head "
+                              f"(new_head=True)") from None
     if new_head:
         model.reset_classifier(model.num_classes)  # a freshly initialised head, whatever it held before
-        name = getattr(model, "classifier_name", "classifier")
+        layer = min(head).rsplit(".", 1)[0]
         was = ", ".join(f"{k} {s}" for k, s in old.items()) or "nothing"
-        log(f"transfer: loaded {arch} weights from {pretrained.path} ({pretrained.kind}); new classifier "
-            f"{name!r} for {model.num_classes} classes (the file had {was})")
+        log(f"transfer: loaded {arch} weights from {pretrained.path} ({pretrained.kind}); new classifier layer "
+            f"{layer!r} for {model.num_classes} classes (the file had {was})")
     else:
         log(f"transfer: loaded {arch} weights from {pretrained.path} ({pretrained.kind}), classifier included")
 
@@ -148,10 +155,16 @@ def _our_names(model: nn.Module, pretrained: Pretrained, model_kwargs: Mapping[s
 
 
 def _head_keys(model: nn.Module) -> set[str]:
-    prefix = getattr(model, "classifier_name", None)
-    if prefix is None:
-        raise CheckpointError(f"{type(model).__name__} has no classifier attribute; it cannot get a new head")
-    return {k for k in model.state_dict() if k.startswith(prefix + ".")}
+    """The state_dict keys of the classifier's final layer (the one `reset_classifier` replaces).
+
+    Hidden layers of a multi-layer classifier (VGG's, AlexNet's) are loaded like the backbone.
+    """
+    if not hasattr(model, "get_classifier"):
+        raise CheckpointError(f"{type(model).__name__} has no classifier (get_classifier); it cannot get a new head")
+    head = model.get_classifier()
+    last = head[-1] if isinstance(head, nn.Sequential) else head
+    final = {id(t) for t in [*last.parameters(), *last.buffers()]}
+    return {k for k, t in model.state_dict(keep_vars=True).items() if id(t) in final}
 
 
 def _adapt_first_conv(model: nn.Module, weights: dict[str, torch.Tensor], own: Mapping[str, torch.Tensor],
