@@ -6,4 +6,4 @@ from __future__ import annotations
 # seconds each on one core, so their heavy checks run with `make test-slow`.
 DEEP = {"resnet34", "resnet101", "resnet152", "densenet161", "densenet169", "densenet201",
         "vgg13", "vgg16", "vgg19", "vgg13_bn", "vgg16_bn", "vgg19_bn",
-        "se_resnet34", "se_resnet50", "se_resnet101", "wide_resnet50_2", "wide_resnet101_2", "wrn28_10"}
+        "se_resnet34", "se_resnet50", "se_resnet101", "wide_resnet101_2", "wrn28_10"}

@@ -4,10 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.datasets import make_circles
 from sklearn.linear_model import Perceptron as SklearnPerceptron
+from sklearn.svm import SVC
 
 from cnnlab.errors import ConfigError
 from cnnlab.features import ClassifierOptions, Perceptron, build_classifier, linear_weights, list_classifiers
+from cnnlab.features.classifiers import RbfFeatures
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,59 @@ def test_linear_weights_of_a_binary_model_have_two_rows(digits):
 
 
 def test_unknown_classifier_is_a_config_error():
-    with pytest.raises(ConfigError, match="svm, logreg, perceptron"):
+    with pytest.raises(ConfigError, match="svm, logreg, perceptron, rbf-svm"):
         build_classifier("knn")
-    assert list_classifiers() == ["svm", "logreg", "perceptron"]
+    assert list_classifiers() == ["svm", "logreg", "perceptron", "rbf-svm"]
+
+
+def test_rbf_svm_separates_what_a_linear_svm_cannot():
+    """Two concentric rings (plus noise dimensions): no hyperplane separates them, an RBF kernel does."""
+    rng = np.random.default_rng(0)
+    rings, labels = make_circles(n_samples=600, noise=0.05, factor=0.5, random_state=0)
+    x = np.hstack([rings, rng.normal(scale=0.1, size=(600, 3))])
+    train, test = slice(0, 400), slice(400, None)
+    linear = build_classifier("svm").fit(x[train], labels[train]).score(x[test], labels[test])
+    kernel = build_classifier("rbf-svm", ClassifierOptions(kernel_components=200)).fit(x[train], labels[train])
+    assert linear < 0.7  # about chance
+    assert kernel.score(x[test], labels[test]) > 0.95
+
+
+def test_rbf_svm_matches_an_exact_kernel_svm(digits):
+    """Against scikit-learn's exact SVC(kernel="rbf") with the same gamma and C.
+
+    With as many Nystroem components as training samples the kernel map is exact, so both fit an
+    RBF-kernel SVM; they still differ in the loss (LinearSVC: squared hinge, one-vs-rest, a
+    penalised bias; SVC: hinge, one-vs-one), so we ask for agreement on most test digits and
+    for similar accuracy, not for equal predictions.
+    """
+    x, y = digits[0][:400], digits[1][:400]
+    x_test, y_test = load_digits().data[1000:1400], load_digits().target[1000:1400]
+    ours = build_classifier("rbf-svm", ClassifierOptions(kernel_components=400, C=10.0)).fit(x, y)
+    scaler, features = ours.named_steps["scale"], ours.named_steps["model"].named_steps["kernel"]
+    assert features.gamma_ == pytest.approx(1 / (64 * scaler.transform(x).var()))  # SVC's gamma="scale"
+    reference = SVC(kernel="rbf", C=10.0, gamma=features.gamma_).fit(scaler.transform(x), y)
+    ours_pred, ref_pred = ours.predict(x_test), reference.predict(scaler.transform(x_test))
+    assert (ours_pred == ref_pred).mean() > 0.95
+    assert abs((ours_pred == y_test).mean() - (ref_pred == y_test).mean()) < 0.02
+    assert (ours_pred == y_test).mean() > 0.8  # it learns (chance: 0.1)
+
+
+def test_rbf_features_gamma_rule_and_components():
+    x = np.random.default_rng(1).normal(scale=3.0, size=(50, 8))
+    features = RbfFeatures(n_components=80).fit(x)  # more components than samples: capped
+    assert features.gamma_ == pytest.approx(1 / (8 * x.var()))
+    assert features.transform(x).shape == (50, 50)
+    assert RbfFeatures(n_components=10, gamma=0.5).fit(x).gamma_ == 0.5
+
+
+def test_rbf_svm_has_no_linear_weights(digits):
+    x, y = digits
+    pipeline = build_classifier("rbf-svm", ClassifierOptions(kernel_components=50)).fit(x, y)
+    weight, bias = linear_weights(pipeline, 10)
+    assert weight.shape == (10, 0) and not bias.any()
+
+
+@pytest.mark.parametrize("options", [ClassifierOptions(kernel_components=0), ClassifierOptions(gamma=-1.0)])
+def test_rbf_svm_bad_options_are_config_errors(options):
+    with pytest.raises(ConfigError, match="rbf-svm"):
+        build_classifier("rbf-svm", options)

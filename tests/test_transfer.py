@@ -176,6 +176,7 @@ def test_a_multi_layer_classifier_keeps_its_hidden_layers(tmp_path):
     final = model.get_classifier()[-1]
     assert final.out_features == 3
     theirs = dict(source.get_classifier().named_parameters())
-    hidden = {n: p for n, p in model.get_classifier().named_parameters() if p is not final.weight and p is not final.bias}
+    hidden = {n: p for n, p in model.get_classifier().named_parameters()
+              if p is not final.weight and p is not final.bias}
     assert hidden and all(torch.equal(p, theirs[n]) for n, p in hidden.items())
     torch.testing.assert_close(model.features[0].weight, source.features[0].weight)

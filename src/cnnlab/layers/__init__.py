@@ -10,5 +10,6 @@ from cnnlab.layers.create import ACT_LAYERS, NORM_LAYERS, get_act_layer, get_nor
 
 __all__ = ["ACT_LAYERS", "NORM_LAYERS", "ConvNormAct", "get_act_layer", "get_norm_layer", "group_norm",
            "make_act", "mlp_classifier",
-           "DeformableConv2d", "DepthwiseSeparableConv", "SqueezeExcite", "for_dims", "SpatiallySeparableConv", "conv_layer", "conv_nd",
+           "DeformableConv2d", "DepthwiseSeparableConv", "SqueezeExcite", "for_dims", "SpatiallySeparableConv",
+           "conv_layer", "conv_nd",
            "conv_transpose_layer", "dilated_conv", "grouped_conv", "transposed_conv"]

@@ -167,8 +167,9 @@ class ResNet(ImageClassifier):
                          dims=dims)
         norm, act = for_dims(get_norm_layer(norm_layer), dims), get_act_layer(act_layer)
         small = use_small_stem(small_stem, input_size)
-        self.conv1 = (conv3x3(in_channels, stem_width, dims=dims) if small else
-                      for_dims(nn.Conv2d, dims)(in_channels, stem_width, kernel_size=7, stride=2, padding=3, bias=False))
+        conv = for_dims(nn.Conv2d, dims)
+        self.conv1 = (conv3x3(in_channels, stem_width, dims=dims) if small
+                      else conv(in_channels, stem_width, kernel_size=7, stride=2, padding=3, bias=False))
         self.bn1 = norm(stem_width)
         self.act1 = make_act(act)
         self.maxpool = nn.Identity() if small else for_dims(nn.MaxPool2d, dims)(kernel_size=3, stride=2, padding=1)
