@@ -55,7 +55,11 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 def _onecycle(opt, cfg: TrainConfig, total: int, warmup: int, per_epoch: int) -> sched.LRScheduler:
     # Smith's one-cycle: linear rise from lr/25 to lr over the warm-up (25% by default), linear decay to ~0.
+    if total < 2:  # one step: nothing to schedule
+        return sched.ConstantLR(opt, factor=1.0, total_iters=0)
     pct = warmup / total if warmup else 0.25
+    # torch divides by each phase's length (pct*total - 1 and the rest): keep both phases non-empty
+    pct = min(max(pct, 1.5 / total), 1 - 0.5 / total)
     peaks = [group["lr"] for group in opt.param_groups]  # cfg.lr, or lower for a fine-tuned backbone
     return sched.OneCycleLR(opt, max_lr=peaks, total_steps=total, pct_start=pct,
                             anneal_strategy="linear", cycle_momentum=False)
