@@ -15,7 +15,6 @@ from cnnlab.errors import CheckpointError
 from cnnlab.models import create_model, list_models
 from cnnlab.models.convert import (convert_torchvision_state_dict, has_torchvision_counterpart,
                                    load_torchvision_weights)
-from models_support import DEEP
 
 TV_NAMES = [n for n in list_models() if has_torchvision_counterpart(n)]
 # (name, options given to both implementations): GoogLeNet with and without its auxiliary heads
@@ -55,8 +54,7 @@ def test_same_parameters_as_torchvision(case):
     assert {k: v.shape for k, v in converted.items()} == {k: v.shape for k, v in ours.state_dict().items()}
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=[pytest.mark.slow] if c[0] in DEEP else []) for c in CASES],
-                         ids=_id)
+@pytest.mark.parametrize("case", CASES, ids=_id)  # every variant: the acceptance test
 def test_torchvision_weights_give_the_same_logits(case):
     name, options = case
     torch.manual_seed(0)

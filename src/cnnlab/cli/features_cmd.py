@@ -16,7 +16,7 @@ _HOG, _HIST, _BOVW, _CLF, _DATA = "HoG", "Color histogram", "Bag of visual words
 def features_command(
     method: str = typer.Argument(..., help="Extractor: pixels, color-hist, hog, bovw, or several joined by '+' (hog+color-hist)."),
     data: str = typer.Option(..., "--data", "-d", help="Dataset name (see `cnnlab data list`)."),
-    classifier: str = typer.Option("svm", "--classifier", "-c", help="svm | logreg | perceptron.", rich_help_panel=_CLF),
+    classifier: str = typer.Option("svm", "--classifier", "-c", help="svm | logreg | perceptron | rbf-svm (kernel SVM, not linear).", rich_help_panel=_CLF),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most N images of each split (quick runs).", rich_help_panel=_DATA),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to write (default: runs/features-DATASET-METHOD-CLASSIFIER-TIME)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize images to SIZE x SIZE first.", rich_help_panel=_DATA),
@@ -34,13 +34,15 @@ def features_command(
     bovw_patch: int = typer.Option(5, "--bovw-patch", min=1, help="Patch side in pixels.", rich_help_panel=_BOVW),
     bovw_stride: int = typer.Option(2, "--bovw-stride", min=1, help="Step of the dense patch grid.", rich_help_panel=_BOVW),
     bovw_samples: int = typer.Option(20_000, "--bovw-samples", min=2, help="Random training patches for the codebook.", rich_help_panel=_BOVW),
-    c: float = typer.Option(1.0, "--C", help="svm, logreg: inverse regularisation strength.", rich_help_panel=_CLF),
-    max_iter: int = typer.Option(1000, "--max-iter", min=1, help="svm, logreg: solver iterations.", rich_help_panel=_CLF),
+    c: float = typer.Option(1.0, "--C", help="svm, logreg, rbf-svm: inverse regularisation strength.", rich_help_panel=_CLF),
+    max_iter: int = typer.Option(1000, "--max-iter", min=1, help="svm, logreg, rbf-svm: solver iterations.", rich_help_panel=_CLF),
     epochs: int = typer.Option(10, "--epochs", min=1, help="perceptron: passes over the training set.", rich_help_panel=_CLF),
     lr: float = typer.Option(1.0, "--lr", help="perceptron: learning rate a in w <- w + a(d - y)x.", rich_help_panel=_CLF),
+    kernel_components: int = typer.Option(3000, "--kernel-components", min=1, help="rbf-svm: training samples of the Nystroem kernel map.", rich_help_panel=_CLF),
+    gamma: Optional[float] = typer.Option(None, "--gamma", help="rbf-svm: RBF width; default 1/(D * feature variance).", rich_help_panel=_CLF),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Classify with hand-crafted features (pixels, color histograms, HoG, bag of visual words) and a linear model.
+    """Classify with hand-crafted features (pixels, color histograms, HoG, bag of visual words) and a classifier.
 
     Prints test accuracy, fit time, feature dimension and the confusion matrix, and writes a run
     folder (kind "features") that `cnnlab compare` lists next to CNN runs.
@@ -55,7 +57,8 @@ def features_command(
         features=FeatureOptions(hog_cell=hog_cell, hog_bins=hog_bins, hog_block=hog_block, hist_bins=hist_bins,
                                 bovw_words=bovw_words, bovw_patch=bovw_patch, bovw_stride=bovw_stride,
                                 bovw_samples=bovw_samples, seed=seed),
-        classifier_options=ClassifierOptions(C=c, max_iter=max_iter, epochs=epochs, lr=lr, seed=seed),
+        classifier_options=ClassifierOptions(C=c, max_iter=max_iter, epochs=epochs, lr=lr,
+                                             kernel_components=kernel_components, gamma=gamma, seed=seed),
     )
     result = run_features(config, out or default_run_dir(config), show_progress=not quiet)
     _print_result(result)
