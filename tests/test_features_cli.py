@@ -99,6 +99,14 @@ def test_templates_refuse_a_hog_run(hog_run, capsys):
     assert "pixels" in capsys.readouterr().err
 
 
+def test_templates_refuse_a_kernel_svm_run(tmp_path, capsys):
+    run = tmp_path / "rbf"
+    assert cnnlab("features", "pixels", "--data", "digits", "--classifier", "rbf-svm", "--limit", "300", "-q",
+                  "--out", run) == 0
+    assert cnnlab("viz", "templates", run) == 2
+    assert "no linear weights" in capsys.readouterr().err
+
+
 def test_templates_of_a_trained_linear_model(tmp_path):
     """A `cnnlab train` run of the `linear` model: templates are fc.weight per 0..1 pixel (divided by std)."""
     from cnnlab.models import create_model

@@ -321,5 +321,5 @@ def format_result(r: BenchResult, machine: str | None = None) -> str:
     ]
     if r.textbook is not None:
         lines.append(f"textbook loop: {r.textbook.images_per_s:8.0f} images/s (fp32, DataLoader, per-sample "
-                     f"transforms); cnnlab is {r.speedup:.2f}x faster")
+                     f"transforms); ratio cnnlab / textbook {r.speedup:.2f}x")
     return "\n".join(lines)

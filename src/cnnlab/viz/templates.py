@@ -68,6 +68,9 @@ def _from_feature_run(run: Path, meta: dict) -> ClassTemplates:
             f"templates need `cnnlab features {Pixels.name} ...`"
         )
     weight, _ = read_weights(run)
+    if weight.size == 0:  # e.g. rbf-svm: a kernel machine has no weight per pixel
+        raise ConfigError(f"{run} used the {meta.get('classifier')!r} classifier, which has no linear weights: "
+                          "templates need a linear one (--classifier svm, logreg or perceptron)")
     return ClassTemplates(weights_to_templates(weight, _image_shape(meta)), [str(c) for c in meta["classes"]],
                           f"{meta.get('model', Pixels.name)}")
 
