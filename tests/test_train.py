@@ -348,3 +348,8 @@ def test_same_seed_in_deterministic_mode_gives_identical_metrics(tmp_path):
             rows.append([{k: v for k, v in r.items() if k not in ("epoch_time_s", "images_per_s")} for r in csv.DictReader(f)])
     assert rows[0] == rows[1]
     assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()  # restored
+
+
+def test_model_kwargs_override_a_variants_defaults():
+    model = create_model("fastnet", num_classes=10, in_channels=1, input_size=28, widths=(8, 16, 32))
+    assert model.num_features == 32

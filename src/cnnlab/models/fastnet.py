@@ -75,8 +75,9 @@ class FastNet(ImageClassifier):
         return x if pre_logits else self.fc(x)    # (B, num_classes)
 
 
-def _fastnet(arch: str, widths: Sequence[int], **kwargs) -> FastNet:
-    return FastNet(arch=arch, widths=kwargs.pop("widths", widths), **kwargs)
+def _fastnet(arch: str, default_widths: Sequence[int], **kwargs) -> FastNet:
+    kwargs.setdefault("widths", default_widths)  # model_kwargs: {widths: [...]} overrides the variant's
+    return FastNet(arch=arch, **kwargs)
 
 
 @register_model
