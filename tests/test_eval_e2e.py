@@ -20,7 +20,7 @@ from eval_support import run_cli, wide_terminal, write_fake_run  # noqa: F401  (
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One epoch of the linear classifier on digits; the trainer writes the report through cnnlab.eval."""
     run_dir = tmp_path_factory.mktemp("e2e") / "digits-run"
-    from cnnlab.train import train  # `cnnlab.train` may be the subpackage once it is imported
+    from cnnlab.training import train
 
     result = train("linear", "digits", epochs=1, batch_size=64, run_dir=str(run_dir), quiet=True, device="cpu")
     assert result.status == "completed"

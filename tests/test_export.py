@@ -15,7 +15,7 @@ from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.eval import predict
 from cnnlab.export import FORMATS, export_model, export_run, onnx_predictor, read_onnx_meta, torchscript_predictor
 from cnnlab.models import create_model
-from cnnlab.train import load_model
+from cnnlab.training import load_model
 from eval_support import run_cli, wide_terminal  # noqa: F401  (autouse fixture)
 
 META_KEYS = ("model", "classes", "num_classes", "in_channels", "input_size", "mean", "std")
@@ -24,7 +24,7 @@ META_KEYS = ("model", "classes", "num_classes", "in_channels", "input_size", "me
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One epoch of fastnet_small on scikit-learn's digits (offline, 8x8 gray images)."""
-    from cnnlab.train import train
+    from cnnlab.training import train
 
     run_dir = tmp_path_factory.mktemp("export") / "digits-fastnet"
     result = train("fastnet_small", "digits", epochs=1, batch_size=64, run_dir=str(run_dir), quiet=True,

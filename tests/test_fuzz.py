@@ -26,8 +26,8 @@ from cnnlab.data import load_dataset, locate
 from cnnlab.data.folder import decode_image
 from cnnlab.errors import CheckpointError, DataError
 from cnnlab.eval.predict import load_image
-from cnnlab.train import read_checkpoint
-from cnnlab.train.checkpoint import save_checkpoint, save_safetensors
+from cnnlab.training import read_checkpoint
+from cnnlab.training.checkpoint import save_checkpoint, save_safetensors
 
 QUICK = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 SLOW = settings(max_examples=400, deadline=20_000, suppress_health_check=list(HealthCheck))

@@ -12,9 +12,9 @@ import pytest
 import torch
 import yaml
 
-from cnnlab.train import evaluate, list_recipes, resolve_config, train
-from cnnlab.train.config import load_yaml, recipe_path
-from cnnlab.train.distributed import init
+from cnnlab.training import evaluate, list_recipes, resolve_config, train
+from cnnlab.training.config import load_yaml, recipe_path
+from cnnlab.training.distributed import init
 
 SPEED_RECIPES = [name for name in list_recipes() if name.startswith("fashion-mnist-")]
 

@@ -27,8 +27,8 @@ from cnnlab.data.archive import safe_extract
 from cnnlab.data.folder import decode_image
 from cnnlab.errors import CheckpointError, DataError
 from cnnlab.eval.predict import load_image, predict
-from cnnlab.train import load_model, read_checkpoint
-from cnnlab.train.checkpoint import load_weights
+from cnnlab.training import load_model, read_checkpoint
+from cnnlab.training.checkpoint import load_weights
 
 SRC = Path(cnnlab.__file__).parent
 TESTS = Path(__file__).parent
@@ -426,7 +426,7 @@ def test_torchvision_weights_of_another_class_count_need_an_explicit_new_head():
 def test_a_run_checkpoint_into_another_class_count_needs_a_new_head_which_is_logged(digits_run):
     """`cnnlab train --weights RUN`: the class-count mismatch is an error naming the layer and both shapes
     with --keep-head (new_head=False); with a new head (the default) the replacement is logged."""
-    from cnnlab.train.transfer import apply_pretrained, read_pretrained
+    from cnnlab.training.transfer import apply_pretrained, read_pretrained
 
     pretrained = read_pretrained(digits_run)
     model = cnnlab.create_model("linear", num_classes=5, in_channels=1, input_size=(8, 8))

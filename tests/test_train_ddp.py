@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from cnnlab.train import load_model, read_checkpoint
+from cnnlab.training import load_model, read_checkpoint
 
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlab.train import read_checkpoint, train
+from cnnlab.training import read_checkpoint, train
 
 SETTINGS = """\
 model: fastnet_small

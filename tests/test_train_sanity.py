@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab.train import train
-from cnnlab.train.sanity import (chance_warning, check_eval_mode, check_initial_loss, check_overfit_batch,
+from cnnlab.training import train
+from cnnlab.training.sanity import (chance_warning, check_eval_mode, check_initial_loss, check_overfit_batch,
                                  expected_initial_loss)
 
 NUM_CLASSES = 10

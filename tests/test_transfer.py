@@ -15,9 +15,9 @@ from PIL import Image
 from cnnlab.cli import main
 from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.models import create_model
-from cnnlab.train import TrainConfig, load_model, read_checkpoint, train
-from cnnlab.train.optim import build_optimizer
-from cnnlab.train.transfer import adapt_input_channels, apply_pretrained, freeze_backbone, read_pretrained
+from cnnlab.training import TrainConfig, load_model, read_checkpoint, train
+from cnnlab.training.optim import build_optimizer
+from cnnlab.training.transfer import adapt_input_channels, apply_pretrained, freeze_backbone, read_pretrained
 
 TINY = dict(epochs=1, batch_size=4, lr=0.05, threads=1, report=False, quiet=True, val_fraction=0.2)
 

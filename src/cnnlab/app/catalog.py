@@ -28,7 +28,7 @@ Loader = Callable[[Path, str], Any]  # (checkpoint, device) -> object with .mode
 
 
 def default_loader(checkpoint: Path, device: str) -> Any:
-    from cnnlab.train import load_model
+    from cnnlab.training import load_model
 
     return load_model(checkpoint, device=device)
 

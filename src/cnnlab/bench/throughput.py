@@ -164,9 +164,9 @@ def _dataset_images(name: str, data_dir: str | None) -> _Images:
 # --- the two training steps ---
 
 def _cnnlab_step(model: nn.Module, precision: str, channels_last: bool, device: torch.device) -> Step:
-    from cnnlab.train.config import TrainConfig
-    from cnnlab.train.optim import build_optimizer
-    from cnnlab.train.setup import autocast_for
+    from cnnlab.training.config import TrainConfig
+    from cnnlab.training.optim import build_optimizer
+    from cnnlab.training.setup import autocast_for
 
     cfg = TrainConfig(lr=LR, momentum=0.9, nesterov=True, weight_decay=5e-4, precision=precision)
     optimizer = build_optimizer(model, cfg)

@@ -20,7 +20,7 @@ DEVICE_OPT = typer.Option("auto", help="auto | cpu | cuda | cuda:N.")
 
 
 def _device(name: str) -> Any:
-    from cnnlab.train.distributed import resolve_device
+    from cnnlab.training.distributed import resolve_device
 
     return resolve_device(name)
 

@@ -60,8 +60,8 @@ def train_command(
     Settings, later wins: defaults < --recipe < --config < flags. Ctrl-C or SIGTERM saves a
     checkpoint at the next step and exits; continue with --resume RUN.
     """
-    from cnnlab.train import list_recipes as recipes
-    from cnnlab.train import train
+    from cnnlab.training import list_recipes as recipes
+    from cnnlab.training import train
 
     if list_recipes:
         typer.echo("\n".join(recipes()))
@@ -80,8 +80,8 @@ def _run_checks(model: str | None, data: str | None, config: Path | None, recipe
     from rich.console import Console
     from rich.table import Table
 
-    from cnnlab.train import resolve_config
-    from cnnlab.train.sanity import check_config
+    from cnnlab.training import resolve_config
+    from cnnlab.training.sanity import check_config
 
     results = check_config(resolve_config(model, data, config=config, recipe=recipe, overrides=flags))
     table = Table("check", "result", "detail")

@@ -133,7 +133,7 @@ def evaluate(
     paths = resolve_run(run_or_checkpoint, which=which)
     checkpoint = require_checkpoint(paths, run_or_checkpoint)
     from cnnlab.data import load_dataset, make_loader
-    from cnnlab.train import load_model
+    from cnnlab.training import load_model
 
     loaded = load_model(checkpoint, device=device)
     meta = loaded.meta

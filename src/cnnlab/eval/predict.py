@@ -35,7 +35,7 @@ def _torch_predictor(path: Path, device: str | torch.device) -> Predictor:
     from cnnlab.eval.runs import require_checkpoint, resolve_run
 
     checkpoint = require_checkpoint(resolve_run(path), path)
-    from cnnlab.train import load_model
+    from cnnlab.training import load_model
 
     loaded = load_model(checkpoint, device=device)
     model = loaded.model

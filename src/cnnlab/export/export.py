@@ -90,7 +90,7 @@ def export_run(
     ``out`` defaults to ``RUN/export/<model>.<suffix>`` for a run folder and to the checkpoint's
     name with the format's suffix beside a checkpoint file.
     """
-    from cnnlab.train import load_model
+    from cnnlab.training import load_model
 
     spec = _format(format)
     loaded = load_model(run_or_checkpoint, which=which, device="cpu")

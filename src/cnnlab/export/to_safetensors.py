@@ -16,14 +16,14 @@ from cnnlab.eval.predict import Predictor
 
 def write_safetensors(model: nn.Module, example: torch.Tensor, path: Path, meta: Mapping[str, Any], **_: Any) -> None:
     """Save ``model``'s state_dict (parameters and buffers) and ``meta``."""
-    from cnnlab.train.checkpoint import save_safetensors
+    from cnnlab.training.checkpoint import save_safetensors
 
     save_safetensors(model.state_dict(), meta, path)
 
 
 def safetensors_predictor(path: str | Path, device: str | torch.device = "cpu") -> Predictor:
     """Rebuild the model from an exported safetensors file as a `Predictor`."""
-    from cnnlab.train import load_model
+    from cnnlab.training import load_model
 
     loaded = load_model(path, device=device)
 

@@ -78,7 +78,7 @@ def _from_feature_run(run: Path, meta: dict) -> ClassTemplates:
 def _from_trained_model(run: Path, which: str) -> ClassTemplates:
     import torch
 
-    from cnnlab.train import load_model
+    from cnnlab.training import load_model
 
     loaded = load_model(run, which=which, device="cpu")
     head = loaded.model.get_classifier()

@@ -117,8 +117,8 @@ def sanity_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
 
 def check_config(cfg: Any) -> list[CheckResult]:
     """`cnnlab train --check`: build the run's data and model as training would, check, write nothing."""
-    from cnnlab.train import distributed
-    from cnnlab.train.setup import build_session, check_names, torch_settings
+    from cnnlab.training import distributed
+    from cnnlab.training.setup import build_session, check_names, torch_settings
 
     check_names(cfg)
     dist = distributed.init(cfg.device)

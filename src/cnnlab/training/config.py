@@ -33,7 +33,7 @@ class TrainConfig:
     data: str = "fashion-mnist"        # a name from `cnnlab data list`, or folder:PATH
     data_dir: str | None = None        # where to look for the dataset files first
     val_fraction: float = 0.1          # share of the training split held out for validation
-    # transfer learning (cnnlab.train.transfer)
+    # transfer learning (cnnlab.training.transfer)
     weights: str | None = None         # start from these weights: a torchvision .pth or a cnnlab checkpoint/run
     new_head: bool = True              # with weights: a fresh classifier for this dataset's classes
     freeze_backbone: bool = False      # with weights: train only the classifier (frozen norms stay in eval mode)

@@ -17,11 +17,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from cnnlab.errors import ConfigError
-from cnnlab.train.config import TrainConfig, choose
-from cnnlab.train.distributed import Dist
-from cnnlab.train.ema import make_ema
-from cnnlab.train.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
-from cnnlab.train.transfer import check_transfer, model_kwargs_for, read_pretrained, start_from
+from cnnlab.training.config import TrainConfig, choose
+from cnnlab.training.distributed import Dist
+from cnnlab.training.ema import make_ema
+from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
+from cnnlab.training.transfer import check_transfer, model_kwargs_for, read_pretrained, start_from
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 ON_NAN = {"stop": "raise TrainingDiverged", "skip": "skip the step, keep training"}

@@ -16,15 +16,15 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError, ConfigError
-from cnnlab.train import distributed
-from cnnlab.train.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
+from cnnlab.training import distributed
+from cnnlab.training.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
                                      save_checkpoint, set_rng_state)
-from cnnlab.train.config import TrainConfig, field_names, merge, resolve_config
-from cnnlab.train.progress import TrainProgress, epoch_line
-from cnnlab.train.run import RunDir, new_run_path
-from cnnlab.train.sanity import chance_warning, sanity_checks
-from cnnlab.train.setup import Session, build_session, check_names, torch_settings
-from cnnlab.train.stop import EXIT_CODES, StopRequest
+from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
+from cnnlab.training.progress import TrainProgress, epoch_line
+from cnnlab.training.run import RunDir, new_run_path
+from cnnlab.training.sanity import chance_warning, sanity_checks
+from cnnlab.training.setup import Session, build_session, check_names, torch_settings
+from cnnlab.training.stop import EXIT_CODES, StopRequest
 
 # settings a resumed run may change: they do not alter the numbers
 RESUMABLE_OVERRIDES = {"quiet", "report", "device", "data_dir", "num_workers", "threads"}

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError
-from cnnlab.train.checkpoint import atomic_write_text, remove_stale_temps
-from cnnlab.train.config import TrainConfig, save_yaml
+from cnnlab.training.checkpoint import atomic_write_text, remove_stale_temps
+from cnnlab.training.config import TrainConfig, save_yaml
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
 

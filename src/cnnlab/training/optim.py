@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler as sched
 
-from cnnlab.train.config import TrainConfig, choose
+from cnnlab.training.config import TrainConfig, choose
 
 # name -> (class, the keyword arguments it takes from the config)
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], Callable[[TrainConfig], dict[str, Any]]]] = {

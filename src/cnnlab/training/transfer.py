@@ -27,7 +27,7 @@ Freezing (``freeze_backbone``): every parameter outside the classifier gets ``re
 and every normalization layer outside it stays in eval mode even while the model trains (a
 forward pre-hook switches it back), so it keeps normalizing with the pretrained running statistics
 and its buffers stay those of the file. Fine-tuning with ``backbone_lr_mult`` instead puts the
-backbone in optimizer param groups with ``lr * mult`` (see `cnnlab.train.optim.param_groups`).
+backbone in optimizer param groups with ``lr * mult`` (see `cnnlab.training.optim.param_groups`).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
 from cnnlab.errors import CheckpointError, ConfigError
-from cnnlab.train.checkpoint import find_checkpoint, load_weights, model_weights, read_checkpoint
+from cnnlab.training.checkpoint import find_checkpoint, load_weights, model_weights, read_checkpoint
 
 Log = Callable[[str], None]
 

@@ -1,0 +1,24 @@
+"""Training: `train()` (what `cnnlab train` runs), its config, checkpoints and `load_model`.
+
+    import cnnlab
+    result = cnnlab.train("fastnet", "fashion-mnist", epochs=3, precision="bf16", channels_last=True)
+    loaded = cnnlab.load_model(result.run_dir)        # eval-mode model + meta
+"""
+from cnnlab.training.checkpoint import LoadedModel, load_model, load_weights, read_checkpoint
+from cnnlab.training.config import TrainConfig, list_recipes, resolve_config
+from cnnlab.training.engine import TrainingDiverged, TrainResult, evaluate, train
+
+__all__ = [
+    "LoadedModel",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "evaluate",
+    "list_recipes",
+    "load_model",
+    "load_weights",
+    "read_checkpoint",
+    "resolve_config",
+    "train",
+]
+
