@@ -6,11 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,17 +14,11 @@ from PIL import Image
 
 from cnnlab.app.server import create_app
 from cnnlab.app.uploads import DEFAULT_MAX_BODY_BYTES
-from viz_support import digit_png, write_run, write_zoo_run
+from viz_support import app_server, digit_png, write_run, write_zoo_run
 
 SECRET = "TOPSECRET-cnnlab-test"
 MAX_UPLOAD_MB = 0.05  # ~52 KB: over-limit bodies still fit in loopback socket buffers
 TIMEOUT_S = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,24 +32,8 @@ def server(tmp_path_factory):
     (runs / "secret.txt").write_text(SECRET)
     (root / "secret.txt").write_text(SECRET)
     (runs / "digits-a" / "figures" / "notes.txt").write_text(SECRET)  # not a PNG: never listed
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "app", str(runs), "--port", str(port),
-                             "--max-upload-mb", str(MAX_UPLOAD_MB)],
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"server did not start: {proc.communicate()}")
-            time.sleep(0.2)
-    yield port, runs, proc
-    proc.terminate()
-    proc.wait(timeout=30)
+    with app_server(runs, "--max-upload-mb", str(MAX_UPLOAD_MB), log_path=root / "server.log") as (port, proc):
+        yield port, runs, proc
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,

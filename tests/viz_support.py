@@ -1,12 +1,18 @@
 """Helpers for the viz and explorer tests: a tiny CNN, run folders holding it, test images."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -99,3 +105,33 @@ def write_zoo_run(folder: Path, model: str = "fastnet_small", *, seed: int = 0) 
     net = create_model(model, num_classes=10, in_channels=1, input_size=(8, 8))
     save_checkpoint({"format_version": 1, "meta": meta, "model": net.state_dict()}, folder / "checkpoints" / "best.pt")
     return folder
+
+
+@contextlib.contextmanager
+def app_server(runs: Path, *extra_args: str, log_path: Path) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`python -m cnnlab app RUNS --port P ...` in a subprocess on 127.0.0.1; yields (port, process)
+    once it accepts connections, and stops it afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with log_path.open("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "app", str(runs), "--port", str(port), *extra_args],
+                                env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(f"`cnnlab app` did not start:\n{log.read()}") from None
+                    time.sleep(0.2)
+            yield port, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
