@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "list_models": "cnnlab.models",
     "register_model": "cnnlab.models",
     "model_info": "cnnlab.models",
+    "load_torchvision_weights": "cnnlab.models.convert",
     "summary": "cnnlab.inspect",
     "conv_output_size": "cnnlab.inspect",
     "load_dataset": "cnnlab.data",
