@@ -354,3 +354,11 @@ def test_same_seed_in_deterministic_mode_gives_identical_metrics(tmp_path):
 def test_model_kwargs_override_a_variants_defaults():
     model = create_model("fastnet", num_classes=10, in_channels=1, input_size=28, widths=(8, 16, 32))
     assert model.num_features == 32
+
+
+def test_final_test_accuracy_is_what_eval_reproduces_after_bf16_training(tmp_path):
+    """Training in bf16 must not leave two different test accuracies for one run (results vs eval/report)."""
+    from cnnlab.eval import evaluate
+
+    result = train("fastnet_small", epochs=1, precision="bf16", channels_last=True, run_dir=str(tmp_path / "r"), **TINY)
+    assert evaluate(result.run_dir).metrics.accuracy == pytest.approx(result.results["test_acc"], abs=1e-9)

@@ -6,6 +6,7 @@ weights once on the test split -> results.json (+ report.html).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -292,7 +293,8 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
     dist.barrier()                                        # best.pt is on disk before anyone reads it
     loaded = load_model(run.path, which="best", device=dist.device)
     model = loaded.model.to(memory_format=torch.channels_last) if cfg.channels_last else loaded.model
-    test_loss, test_acc = evaluate(model, s.test_loader, s.autocast, cfg.channels_last, dist, cfg.tta)
+    # fp32, whatever the training precision: the figure `cnnlab eval` and the report reproduce
+    test_loss, test_acc = evaluate(model, s.test_loader, contextlib.nullcontext, cfg.channels_last, dist, cfg.tta)
     results = {
         "status": "completed", "model": cfg.model, "dataset": s.meta["dataset"],
         "test_acc": test_acc, "test_loss": test_loss,
