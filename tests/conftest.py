@@ -10,7 +10,25 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich wraps table cells to the terminal width: tests read whole rows."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No $CNNLAB_DATA, no system folders, a private user cache: only what the test writes is found."""
+    from cnnlab.data import locate
+
+    monkeypatch.delenv(locate.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setattr(locate, "SYSTEM_ROOTS", ())
+    return tmp_path

@@ -49,11 +49,6 @@ def fake_evaluation(n: int = 64, *, gallery: int = 16) -> EvalResult:
     return EvalResult(metrics, "fake", "test", "fake.pt", False, probs, labels, mistakes)
 
 
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")  # rich wraps table cells to the terminal width
-
-
 def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
     """Run the `cnnlab` entry point in-process: (exit code, stdout, stderr)."""
     from cnnlab.cli import main

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cnnlab.cli import main
-from test_data_formats import isolated, write_idx_dataset  # noqa: F401  (fixture)
+from test_data_formats import write_idx_dataset
 
 
 def run(capsys, *argv):

@@ -14,7 +14,7 @@ import torchvision.datasets as tvd
 from cnnlab.data import download_dataset, load_dataset
 from cnnlab.data.download import fetch
 from cnnlab.errors import DataError
-from test_data_formats import isolated, md5, write_idx_dataset  # noqa: F401  (fixture)
+from test_data_formats import md5, write_idx_dataset
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

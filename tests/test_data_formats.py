@@ -1,5 +1,5 @@
 """Named datasets read from small files written here in the real formats, the look-up order, the real
-Fashion-MNIST files when installed. Other test_data* files import the writers and the `isolated` fixture."""
+Fashion-MNIST files when installed. Other test_data* files import the writers; the `isolated` fixture is in conftest.py."""
 from __future__ import annotations
 
 import gzip
@@ -24,15 +24,6 @@ SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No $CNNLAB_DATA, no system folders, a private user cache: only what the test writes is found."""
-    monkeypatch.delenv(locate.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setattr(locate, "SYSTEM_ROOTS", ())
-    return tmp_path
 
 
 # ---- writers of the official formats

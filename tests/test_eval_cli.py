@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eval_support import run_cli, wide_terminal, write_fake_run  # noqa: F401  (autouse fixture)
+from eval_support import run_cli, write_fake_run
 
 
 @pytest.mark.parametrize("command", ["eval", "predict", "report"])

@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 import cnnlab
 from cnnlab.eval import compare_runs, evaluate, predict
 from cnnlab.eval.report import SECTIONS
-from eval_support import run_cli, wide_terminal, write_fake_run  # noqa: F401  (autouse fixture)
+from eval_support import run_cli, write_fake_run
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from cnnlab.eval import predict
 from cnnlab.export import FORMATS, export_model, export_run, onnx_predictor, read_onnx_meta, torchscript_predictor
 from cnnlab.models import create_model
 from cnnlab.training import load_model
-from eval_support import run_cli, wide_terminal  # noqa: F401  (autouse fixture)
+from eval_support import run_cli
 
 META_KEYS = ("model", "classes", "num_classes", "in_channels", "input_size", "mean", "std")
 

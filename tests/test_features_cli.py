@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from cnnlab.cli import main
 from cnnlab.features import read_weights

@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Optional
 
 import typer
-
-# as in train_cmd: idle OpenMP threads must not spin on a shared machine (set before torch is imported)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def bench_command(
