@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cnnlab.cli import main
-from test_data_formats import write_idx_dataset
+from test_data_formats import serve_files_from, write_idx_dataset
 
 
 def run(capsys, *argv):
@@ -34,9 +34,7 @@ def test_data_info(isolated, capsys):
 
 
 def test_data_download_offline_is_a_clean_error(isolated, capsys, monkeypatch):
-    import torchvision.datasets as tvd
-
-    monkeypatch.setattr(tvd.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # discard port: refused
+    serve_files_from(monkeypatch, "mnist", "http://127.0.0.1:9/")  # discard port: refused
     code, out, err = run(capsys, "data", "download", "mnist", "--data-dir", str(isolated / "d"))
     assert code == 2 and "Traceback" not in err
     assert "'mnist' was not found" in err and "train-labels-idx1-ubyte.gz" in err

@@ -14,7 +14,7 @@ import torchvision.datasets as tvd
 from cnnlab.data import download_dataset, load_dataset
 from cnnlab.data.download import fetch
 from cnnlab.errors import DataError
-from test_data_formats import md5, write_idx_dataset
+from test_data_formats import md5, serve_files_from, write_idx_dataset
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -43,11 +43,10 @@ def _closed_port() -> int:
 
 
 def _serve_fashion(monkeypatch, url, root, *, bad: str | None = None):
-    """Point torchvision's FashionMNIST mirrors at the server; its checksums at the served files."""
+    """Point Fashion-MNIST's official files at the server; their checksums at the served files."""
     arrays = write_idx_dataset(root)
-    resources = [(name, "0" * 32 if name == bad else md5(root / name)) for name, _ in tvd.FashionMNIST.resources]
-    monkeypatch.setattr(tvd.FashionMNIST, "mirrors", [url])
-    monkeypatch.setattr(tvd.FashionMNIST, "resources", resources)
+    md5s = {name: "0" * 32 if name == bad else md5(root / name) for name, _ in tvd.FashionMNIST.resources}
+    serve_files_from(monkeypatch, "fashion-mnist", url, md5s)
     return arrays
 
 
@@ -96,7 +95,7 @@ def test_fetch_is_atomic(tmp_path, server):
 
 
 def test_server_down_gives_a_clear_error(isolated, monkeypatch):
-    monkeypatch.setattr(tvd.MNIST, "mirrors", [f"http://127.0.0.1:{_closed_port()}/"])
+    serve_files_from(monkeypatch, "mnist", f"http://127.0.0.1:{_closed_port()}/")
     with pytest.raises(DataError) as err:
         load_dataset("mnist", data_dir=isolated / "dl")
     msg = str(err.value)

@@ -2,6 +2,7 @@
 Fashion-MNIST files when installed. Other test_data* files import the writers; the `isolated` fixture is in conftest.py."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -17,6 +18,8 @@ import torchvision.datasets as tvd
 
 from cnnlab.data import dataset_info, list_datasets, load_dataset
 from cnnlab.data import locate
+from cnnlab.data.formats import raw_files, torchvision_raw_files
+from cnnlab.data.specs import SPECS
 from cnnlab.errors import ConfigError, DataError
 
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -24,6 +27,14 @@ SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def serve_files_from(monkeypatch, name: str, base_url: str, md5s: dict[str, str] | None = None) -> None:
+    """Point a dataset's official files (specs.py) at base_url + file name, with the MD5s given (others kept)."""
+    spec = SPECS[name]
+    files = tuple(dataclasses.replace(f, urls=(base_url + f.name,), md5=(md5s or {}).get(f.name, f.md5))
+                  for f in spec.raw_files)
+    monkeypatch.setitem(SPECS, name, dataclasses.replace(spec, raw_files=files))
 
 
 # ---- writers of the official formats
@@ -235,6 +246,13 @@ def test_unknown_names_are_config_errors():
         load_dataset("imagenet-1k")
     with pytest.raises(ConfigError):
         load_dataset("digits", val_fraction=1.0)
+
+
+@pytest.mark.parametrize("name", [name for name, spec in SPECS.items() if spec.torchvision_class])
+def test_official_file_lists_are_torchvisions(name):
+    """specs.py copies the names, MD5s and mirrors so that finding files needs no torchvision: the copies
+    must be exactly what the torchvision class lists."""
+    assert raw_files(SPECS[name]) == torchvision_raw_files(SPECS[name]) != []
 
 
 def test_dataset_info_without_files(isolated):

@@ -10,7 +10,7 @@ from sklearn.svm import SVC
 
 from cnnlab.errors import ConfigError
 from cnnlab.features import ClassifierOptions, Perceptron, build_classifier, linear_weights, list_classifiers
-from cnnlab.features.classifiers import RbfFeatures
+from cnnlab.features.classifiers import RbfFeatures, stored_numbers
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,9 @@ def test_linear_weights_of_a_binary_model_have_two_rows(digits):
 
 
 def test_unknown_classifier_is_a_config_error():
-    with pytest.raises(ConfigError, match="svm, logreg, perceptron, rbf-svm"):
+    with pytest.raises(ConfigError, match="svm, logreg, perceptron, rbf-svm, kernel-svm"):
         build_classifier("knn")
-    assert list_classifiers() == ["svm", "logreg", "perceptron", "rbf-svm"]
+    assert list_classifiers() == ["svm", "logreg", "perceptron", "rbf-svm", "kernel-svm"]
 
 
 def test_rbf_svm_separates_what_a_linear_svm_cannot():
@@ -128,3 +128,53 @@ def test_rbf_svm_has_no_linear_weights(digits):
 def test_rbf_svm_bad_options_are_config_errors(options):
     with pytest.raises(ConfigError, match="rbf-svm"):
         build_classifier("rbf-svm", options)
+
+
+def test_kernel_svm_is_scikit_learns_exact_svc(digits):
+    """kernel-svm is SVC(kernel="rbf", gamma="scale") on the standardised features: same predictions."""
+    x, y = digits[0][:400], digits[1][:400]
+    x_test = load_digits().data[1000:1400]
+    ours = build_classifier("kernel-svm", ClassifierOptions(C=5.0)).fit(x, y)
+    scaler = ours.named_steps["scale"]
+    reference = SVC(kernel="rbf", C=5.0, gamma="scale").fit(scaler.transform(x), y)
+    assert np.array_equal(ours.predict(x_test), reference.predict(scaler.transform(x_test)))
+    svc = ours.named_steps["model"]
+    assert stored_numbers(ours) == svc.support_vectors_.size + svc.dual_coef_.size + svc.intercept_.size
+    assert linear_weights(ours, 10)[0].shape == (10, 0)  # no templates from a kernel machine
+
+
+def test_stored_numbers_counts_what_each_classifier_keeps(digits):
+    x, y = digits
+    linear = build_classifier("svm").fit(x, y)
+    assert stored_numbers(linear) == 10 * 64 + 10
+    kernel_map = build_classifier("rbf-svm", ClassifierOptions(kernel_components=50)).fit(x, y)
+    assert stored_numbers(kernel_map) == 50 * 64 + 50 * 50 + 10 * 50 + 10  # landmarks, whitening, SVM
+
+
+def test_kernel_svm_bad_gamma_is_a_config_error():
+    with pytest.raises(ConfigError, match="kernel-svm needs gamma > 0"):
+        build_classifier("kernel-svm", ClassifierOptions(gamma=0.0))
+
+
+@pytest.mark.parametrize("name", ["svm", "logreg"])
+def test_pca_step_folds_into_the_linear_weights(digits, name):
+    """With a PCA in the pipeline, W and b on the raw features still reproduce the model's scores."""
+    x, y = digits
+    pipeline = build_classifier(name, ClassifierOptions(pca=20)).fit(x, y)
+    assert pipeline.named_steps["pca"].n_components_ == 20
+    weight, bias = linear_weights(pipeline, 10)
+    np.testing.assert_allclose(x @ weight.T + bias, pipeline.decision_function(x), rtol=1e-6, atol=1e-6)
+    assert stored_numbers(pipeline) == 20 * 64 + 64 + 10 * 20 + 10  # components, mean, W, b
+
+
+def test_pca_with_kernel_svm_is_svc_on_the_projected_features(digits):
+    x, y = digits[0][:400], digits[1][:400]
+    ours = build_classifier("kernel-svm", ClassifierOptions(pca=16)).fit(x, y)
+    projected = ours.named_steps["pca"].transform(ours.named_steps["scale"].transform(x))
+    reference = SVC(kernel="rbf", gamma="scale").fit(projected, y)
+    assert np.array_equal(ours.named_steps["model"].support_, reference.support_)
+
+
+def test_negative_pca_is_a_config_error():
+    with pytest.raises(ConfigError, match="pca is a number of components"):
+        build_classifier("svm", ClassifierOptions(pca=-1))

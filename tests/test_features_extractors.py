@@ -62,6 +62,16 @@ def test_hog_default_on_28x28_is_144():
     assert build_extractor("hog").output_dim((1, 28, 28)) == 144
 
 
+def test_hog_sqrt_is_skimages_gamma_compression_and_its_own_cache_entry():
+    x = smooth_images(2)
+    plain, compressed = Hog(cell=4), build_extractor("hog", FeatureOptions(hog_cell=4, hog_sqrt=True))
+    reference = hog(x[0, 0], orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2), block_norm="L2-Hys",
+                    transform_sqrt=True)
+    np.testing.assert_allclose(compressed.transform(x)[0], reference, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(plain.transform(x), compressed.transform(x))
+    assert compressed.settings()["sqrt"] is True and "sqrt" not in plain.settings()  # old cache keys stay valid
+
+
 def test_hog_too_small_image_is_a_clear_error():
     with pytest.raises(ShapeError, match="--hog-cell"):
         Hog().output_dim((1, 8, 8))

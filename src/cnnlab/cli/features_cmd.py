@@ -16,7 +16,7 @@ _HOG, _HIST, _BOVW, _CLF, _DATA = "HoG", "Color histogram", "Bag of visual words
 def features_command(
     method: str = typer.Argument(..., help="Extractor: pixels, color-hist, hog, bovw, or several joined by '+' (hog+color-hist)."),
     data: str = typer.Option(..., "--data", "-d", help="Dataset name (see `cnnlab data list`)."),
-    classifier: str = typer.Option("svm", "--classifier", "-c", help="svm | logreg | perceptron | rbf-svm (kernel SVM, not linear).", rich_help_panel=_CLF),
+    classifier: str = typer.Option("svm", "--classifier", "-c", help="svm | logreg | perceptron | rbf-svm (approximate kernel SVM) | kernel-svm (exact kernel SVM, slow).", rich_help_panel=_CLF),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most N images of each split (quick runs).", rich_help_panel=_DATA),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to write (default: runs/features-DATASET-METHOD-CLASSIFIER-TIME)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize images to SIZE x SIZE first.", rich_help_panel=_DATA),
@@ -29,6 +29,7 @@ def features_command(
     hog_cell: int = typer.Option(8, "--hog-cell", min=1, help="Pixels per HoG cell side.", rich_help_panel=_HOG),
     hog_bins: int = typer.Option(9, "--hog-bins", min=1, help="Orientation bins (0..180 degrees).", rich_help_panel=_HOG),
     hog_block: int = typer.Option(2, "--hog-block", min=1, help="Cells per block side (L2-Hys normalised).", rich_help_panel=_HOG),
+    hog_sqrt: bool = typer.Option(False, "--hog-sqrt/--no-hog-sqrt", help="Gamma compression: gradients of sqrt(image).", rich_help_panel=_HOG),
     hist_bins: int = typer.Option(16, "--hist-bins", min=1, max=256, help="Bins per channel.", rich_help_panel=_HIST),
     bovw_words: int = typer.Option(128, "--bovw-words", min=2, help="Codebook size (k-means clusters).", rich_help_panel=_BOVW),
     bovw_patch: int = typer.Option(5, "--bovw-patch", min=1, help="Patch side in pixels.", rich_help_panel=_BOVW),
@@ -39,7 +40,8 @@ def features_command(
     epochs: int = typer.Option(10, "--epochs", min=1, help="perceptron: passes over the training set.", rich_help_panel=_CLF),
     lr: float = typer.Option(1.0, "--lr", help="perceptron: learning rate a in w <- w + a(d - y)x.", rich_help_panel=_CLF),
     kernel_components: int = typer.Option(3000, "--kernel-components", min=1, help="rbf-svm: training samples of the Nystroem kernel map.", rich_help_panel=_CLF),
-    gamma: Optional[float] = typer.Option(None, "--gamma", help="rbf-svm: RBF width; default 1/(D * feature variance).", rich_help_panel=_CLF),
+    pca: int = typer.Option(0, "--pca", min=0, help="Project the standardised features on their first N principal components first (0 = off); speeds up kernel-svm.", rich_help_panel=_CLF),
+    gamma: Optional[float] = typer.Option(None, "--gamma", help="rbf-svm, kernel-svm: RBF width; default 1/(D * feature variance).", rich_help_panel=_CLF),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Classify with hand-crafted features (pixels, color histograms, HoG, bag of visual words) and a classifier.
@@ -54,11 +56,11 @@ def features_command(
         method=method, dataset=data, classifier=classifier, limit=limit,
         data_dir=str(data_dir) if data_dir else None, val_fraction=val_fraction, seed=seed, image_size=image_size,
         cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache, batch_size=batch_size,
-        features=FeatureOptions(hog_cell=hog_cell, hog_bins=hog_bins, hog_block=hog_block, hist_bins=hist_bins,
+        features=FeatureOptions(hog_cell=hog_cell, hog_bins=hog_bins, hog_block=hog_block, hog_sqrt=hog_sqrt, hist_bins=hist_bins,
                                 bovw_words=bovw_words, bovw_patch=bovw_patch, bovw_stride=bovw_stride,
                                 bovw_samples=bovw_samples, seed=seed),
         classifier_options=ClassifierOptions(C=c, max_iter=max_iter, epochs=epochs, lr=lr,
-                                             kernel_components=kernel_components, gamma=gamma, seed=seed),
+                                             kernel_components=kernel_components, gamma=gamma, pca=pca, seed=seed),
     )
     result = run_features(config, out or default_run_dir(config), show_progress=not quiet)
     _print_result(result)

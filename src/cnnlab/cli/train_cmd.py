@@ -33,6 +33,7 @@ def train_command(
     new_head: Optional[bool] = typer.Option(None, "--new-head/--keep-head", help="With --weights: a fresh classifier for this dataset (default), or load the file's (same class count).", **_OPT),
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone/--no-freeze-backbone", help="With --weights: train only the classifier.", **_OPT),
     backbone_lr_mult: Optional[float] = typer.Option(None, "--backbone-lr-mult", help="Fine-tune: backbone lr = lr x this, e.g. 0.1.", **_OPT),
+    norm_bias_lr_mult: Optional[float] = typer.Option(None, "--norm-bias-lr-mult", help="Normalisation layers' lr = lr x this (airbench: 64).", **_OPT),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed.", **_OPT),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N.", **_OPT),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (CUDA).", **_OPT),
@@ -97,6 +98,7 @@ _SETTINGS = {
     "label_smoothing", "crop_padding", "hflip", "erasing", "val_fraction", "seed", "device", "precision",
     "channels_last", "compile", "ema_decay", "tta", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
     "data_dir", "out", "run_dir", "name", "report", "quiet", "weights", "new_head", "freeze_backbone", "backbone_lr_mult",
+    "norm_bias_lr_mult",
 }
 
 

@@ -1,10 +1,14 @@
-"""Reading the official dataset files through torchvision's dataset classes.
+"""Reading the official dataset files: torchvision decodes them once, cnnlab keeps the decoded arrays.
 
-torchvision owns the formats (IDX, CIFAR pickles, SVHN .mat), the file names, checksums and
-mirrors; we only (1) list the files a dataset needs, read from the torchvision class, and
-(2) build the folder layout the class expects, in our cache, from wherever the files were found:
-IDX .gz files are decompressed (torchvision reads raw IDX), CIFAR archives are extracted, SVHN
-.mat files are symlinked. Staging is atomic: a half-built layout is never used.
+torchvision's dataset classes own the formats (IDX, CIFAR pickles, SVHN .mat) and the file names,
+checksums and mirrors. The file lists are copied into `specs.py` (a test checks them against the
+classes), so finding files needs no torchvision. The first load of a set of files (1) builds the
+folder layout the class expects, in our cache, from wherever the files were found: IDX .gz files
+are decompressed (torchvision reads raw IDX), CIFAR archives are extracted, SVHN .mat files are
+symlinked; (2) reads both splits through the class; (3) saves the decoded arrays in that staging
+folder (`CACHE_NAME`). Later loads read that one file and never import torchvision (1-2 s of a
+start-up). Staging and the cache are written atomically: a half-built layout or a half-written
+file is never used, and an unreadable cache file only means reading through torchvision again.
 """
 from __future__ import annotations
 
@@ -19,17 +23,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from cnnlab.data.specs import DatasetSpec
+from cnnlab.data.specs import DatasetSpec, RawFile  # RawFile is also imported from here by locate/download/load
 from cnnlab.errors import DataError
 
-
-@dataclass(frozen=True)
-class RawFile:
-    """One official file: its name, MD5 and the URLs it can be downloaded from (mirrors first to last)."""
-
-    name: str
-    md5: str
-    urls: tuple[str, ...]
+CACHE_NAME = "cnnlab-arrays.pt"  # in the staging folder, beside the layout torchvision reads
+CACHE_VERSION = 1  # bump when what is cached (or how it is decoded) changes: older files are then re-read
 
 
 @dataclass
@@ -46,7 +44,8 @@ def torchvision_class(spec: DatasetSpec) -> type:
     return getattr(torchvision.datasets, spec.torchvision_class)
 
 
-# ---- the files each format needs (read from the torchvision class, so checksums have one source)
+# ---- the files each format needs, as the torchvision class lists them: the source of the copies in
+# specs.py, checked by the tests (kept here, not run on the load path, because reading them imports torchvision)
 def _idx_files(cls: Any) -> list[RawFile]:
     return [RawFile(name, md5, tuple(m + name for m in cls.mirrors)) for name, md5 in cls.resources]
 
@@ -126,9 +125,14 @@ FORMATS: dict[str, Format] = {
 
 
 def raw_files(spec: DatasetSpec) -> list[RawFile]:
-    """The official files of a dataset (empty for datasets that ship with a library)."""
+    """The official files of a dataset (empty for datasets that ship with a library); no torchvision import."""
+    return list(spec.raw_files)
+
+
+def torchvision_raw_files(spec: DatasetSpec) -> list[RawFile]:
+    """The official files as the torchvision class lists them (imports torchvision): what `raw_files` must equal."""
     fmt = FORMATS.get(spec.format)
-    return fmt.raw_files(torchvision_class(spec)) if fmt else []
+    return fmt.raw_files(torchvision_class(spec)) if fmt and spec.torchvision_class else []
 
 
 def _staging_key(found: dict[str, Path]) -> str:
@@ -141,7 +145,11 @@ def _staging_key(found: dict[str, Path]) -> str:
 
 
 def stage(spec: DatasetSpec, found: dict[str, Path], staging_root: Path) -> Path:
-    """Build (once) the torchvision layout for the found files; return the root to pass to the class."""
+    """Build (once) the torchvision layout for the found files; return the root to pass to the class.
+
+    An existing layout is returned before anything imports torchvision: the cached arrays in it are all
+    a later load reads.
+    """
     final = staging_root / f"{spec.name}-{_staging_key(found)}"
     if final.is_dir():
         return final
@@ -166,15 +174,15 @@ def stage(spec: DatasetSpec, found: dict[str, Path], staging_root: Path) -> Path
 
 
 def check_arrays(arrays: Arrays, num_classes: int) -> None:
-    """Raise ValueError unless images are uint8 (N, C, H, W) and labels N class indices in range.
+    """Raise ValueError unless images are uint8 (N, C, H, W) and labels N int64 class indices in range.
 
     Real checks, not asserts: torchvision's IDX reader only asserts, which ``python -O`` removes.
     """
     images, labels = arrays.images, arrays.labels
     if images.dtype != torch.uint8 or images.ndim != 4:
         raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"{len(images)} images but labels of shape {tuple(labels.shape)}")
+    if labels.dtype != torch.int64 or labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {labels.dtype} labels of shape {tuple(labels.shape)}")
     if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes:
         raise ValueError(f"labels range {int(labels.min())}..{int(labels.max())}, outside 0..{num_classes - 1}")
 
@@ -192,6 +200,55 @@ def read_split(spec: DatasetSpec, root: Path, found: dict[str, Path], *, train: 
             f"corrupt: delete them and download again (`cnnlab data download {spec.name}`), or put the official "
             f"files there."
         ) from err
+
+
+def read_dataset(spec: DatasetSpec, root: Path, found: dict[str, Path]) -> tuple[Arrays, Arrays, list[str]]:
+    """(train, test, class names) of the staged files in `root`: from the cache file when it is sound, else
+    through torchvision (same checks and errors as `read_split`), which then writes the cache."""
+    cached = _read_cache(root / CACHE_NAME)
+    if cached is not None:
+        return cached
+    train, classes = read_split(spec, root, found, train=True)
+    test, _ = read_split(spec, root, found, train=False)
+    _write_cache(root / CACHE_NAME, train, test, classes)
+    return train, test, classes
+
+
+def _read_cache(path: Path) -> tuple[Arrays, Arrays, list[str]] | None:
+    """The cached arrays, or None when the file is missing, of another version, unreadable or inconsistent."""
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain types only
+        if blob["version"] != CACHE_VERSION:
+            return None
+        classes = blob["classes"]
+        if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+            return None
+        train = Arrays(blob["train_images"], blob["train_labels"])
+        test = Arrays(blob["test_images"], blob["test_labels"])
+        check_arrays(train, len(classes))
+        check_arrays(test, len(classes))
+        return train, test, classes
+    except Exception:  # noqa: BLE001 - any damage (truncation, garbage, a foreign file) only costs a re-read
+        return None
+
+
+def _write_cache(path: Path, train: Arrays, test: Arrays, classes: list[str]) -> None:
+    """Save the decoded arrays atomically (temp file + os.replace): a reader sees the old file, the new or none."""
+    blob = {"version": CACHE_VERSION, "classes": list(classes), "train_images": train.images,
+            "train_labels": train.labels, "test_images": test.images, "test_labels": test.labels}
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            torch.save(blob, f)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError):  # torch.save reports a full disk as RuntimeError
+        # The arrays were read fine: a cache that cannot be written (read-only or full disk) only costs
+        # the next load a read through torchvision, so it must not fail this one.
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def read_sklearn_digits() -> tuple[Arrays, Arrays]:

@@ -11,7 +11,7 @@ import torch
 from cnnlab.data import folder as folder_mod
 from cnnlab.data import locate
 from cnnlab.data.download import ensure_files
-from cnnlab.data.formats import Arrays, RawFile, raw_files, read_sklearn_digits, read_split, stage
+from cnnlab.data.formats import Arrays, RawFile, raw_files, read_dataset, read_sklearn_digits, stage
 from cnnlab.data.loader import as_image_size
 from cnnlab.data.memory import TensorSplit, holdout_indices, split_stats
 from cnnlab.data.specs import FOLDER_PREFIX, DatasetSpec, get_spec, is_folder
@@ -64,8 +64,7 @@ class DatasetInfo:
 def _read_files(spec: DatasetSpec, data_dir: PathLike, download: bool) -> tuple[Arrays, Arrays, list[str], str]:
     found = ensure_files(spec, data_dir, download=download)
     root = stage(spec, found, locate.staging_root())
-    train, classes = read_split(spec, root, found, train=True)
-    test, _ = read_split(spec, root, found, train=False)
+    train, test, classes = read_dataset(spec, root, found)
     return train, test, classes, str(next(iter(found.values())).parent)
 
 
@@ -74,7 +73,7 @@ def _read_digits(spec: DatasetSpec, data_dir: PathLike, download: bool) -> tuple
     return train, test, list(spec.classes or ()), "scikit-learn (bundled)"
 
 
-# format -> reader; everything with official files goes through torchvision
+# format -> reader; everything with official files goes through torchvision once, then the array cache
 _READERS: dict[str, Callable[[DatasetSpec, PathLike, bool], tuple[Arrays, Arrays, list[str], str]]] = {
     "sklearn-digits": _read_digits,
 }

@@ -26,6 +26,7 @@ class FeatureOptions:
     hog_cell: int = 8  # pixels per cell side
     hog_bins: int = 9  # orientation bins over 0..180 degrees
     hog_block: int = 2  # cells per block side (Dalal & Triggs: 2x2 cells, L2-Hys)
+    hog_sqrt: bool = False  # gamma compression: gradients of sqrt(image) (skimage's transform_sqrt)
     hist_bins: int = 16  # color-hist: bins per channel over 0..255
     bovw_words: int = 128  # codebook size (k of k-means)
     bovw_patch: int = 5  # patch side in pixels

@@ -81,19 +81,22 @@ class Hog(FeatureExtractor):
         D = (H//cell - block + 1) * (W//cell - block + 1) * block**2 * bins
 
     28x28 with 8x8 cells, 2x2 blocks and 9 bins: 3x3 cells, 2x2 blocks, D = 2*2*4*9 = 144.
+
+    ``sqrt``: gamma compression (Dalal & Triggs' square-root option, skimage's ``transform_sqrt``):
+    gradients of sqrt(image), which evens out the weight of dark and bright regions.
     """
 
     name = "hog"
     block_norm = "L2-Hys"
 
-    def __init__(self, cell: int = 8, bins: int = 9, block: int = 2) -> None:
+    def __init__(self, cell: int = 8, bins: int = 9, block: int = 2, sqrt: bool = False) -> None:
         if cell < 1 or bins < 1 or block < 1:
             raise ConfigError(f"hog cell, bins and block must be positive, got cell={cell} bins={bins} block={block}")
-        self.cell, self.bins, self.block = cell, bins, block
+        self.cell, self.bins, self.block, self.sqrt = cell, bins, block, sqrt
 
     @classmethod
     def from_options(cls, options: FeatureOptions) -> "Hog":
-        return cls(options.hog_cell, options.hog_bins, options.hog_block)
+        return cls(options.hog_cell, options.hog_bins, options.hog_block, options.hog_sqrt)
 
     def _blocks(self, height: int, width: int) -> tuple[int, int]:
         by, bx = height // self.cell - self.block + 1, width // self.cell - self.block + 1
@@ -118,6 +121,7 @@ class Hog(FeatureExtractor):
                 pixels_per_cell=(self.cell, self.cell),
                 cells_per_block=(self.block, self.block),
                 block_norm=self.block_norm,
+                transform_sqrt=self.sqrt,
                 feature_vector=True,
                 channel_axis=channel_axis,
             )
@@ -128,7 +132,8 @@ class Hog(FeatureExtractor):
         return by * bx * self.block**2 * self.bins
 
     def settings(self) -> dict[str, Any]:
-        return {"name": self.name, "cell": self.cell, "bins": self.bins, "block": self.block, "block_norm": self.block_norm}
+        settings = {"name": self.name, "cell": self.cell, "bins": self.bins, "block": self.block, "block_norm": self.block_norm}
+        return {**settings, "sqrt": True} if self.sqrt else settings  # without it: the cache keys of before
 
 
 class Concatenation(FeatureExtractor):

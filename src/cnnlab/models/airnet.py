@@ -11,9 +11,14 @@ arXiv:2404.00498). The layout is `cnnlab.models.fastnet`'s (a 3x3 stem, then gro
 - a bias-free classifier whose logits are scaled by ``logit_scale`` (airbench: 1/9), which keeps
   the early softmax soft.
 
-airbench's frozen patch-whitening stem (it needs the data at construction) and its 64x BN-bias
-learning rate (it needs per-group rates) are left out. Small-input stem: as FastNet (stride 1 for
-inputs up to 64 pixels, so 28x28 becomes 14, 7, 3 pixels across the three groups).
+``stem="whiten"`` swaps the 3x3 conv-BN-GELU stem for airbench's frozen patch-whitening conv:
+a ``whiten_kernel`` x ``whiten_kernel`` conv (no padding) whose filters are the eigenvectors of
+the training images' patch covariance divided by the square roots of their eigenvalues, each
+kept with both signs (2*C*k*k channels: 8 for 2x2 gray patches), then GELU. Only its bias
+learns. It needs the data, so the trainer calls `init_from_data` with training images before
+the first step (a fresh model without it has random stem filters). airbench's 64x BN-bias
+learning rate is the trainer's ``norm_bias_lr_mult``. Small-input stem: as FastNet (stride 1
+for inputs up to 64 pixels, so 28x28 becomes 14, 7, 3 pixels across the three groups).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from cnnlab.errors import ConfigError
 from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import register_model
 
@@ -33,6 +39,35 @@ class FrozenScaleBatchNorm2d(nn.BatchNorm2d):
         super().__init__(channels, momentum=momentum)
         del self.weight
         self.register_buffer("weight", torch.ones(channels))
+
+
+class PatchWhitening(nn.Conv2d):
+    """A frozen conv that whitens k x k patches (airbench): filters +-v_i / sqrt(lambda_i + eps).
+
+    v_i, lambda_i are the eigenvectors and eigenvalues of the covariance of the training images'
+    patches (C*k*k values each), so the outputs are decorrelated with unit variance. The filters
+    are a buffer-like frozen parameter (``requires_grad=False``, saved in the state dict); the
+    bias learns.
+    """
+
+    def __init__(self, in_channels: int, kernel_size: int = 2, eps: float = 5e-4) -> None:
+        if kernel_size < 1:
+            raise ConfigError(f"whiten_kernel must be >= 1, got {kernel_size}")
+        super().__init__(in_channels, 2 * in_channels * kernel_size**2, kernel_size, padding=0, bias=True)
+        self.weight.requires_grad_(False)
+        self.eps = eps
+
+    @torch.no_grad()
+    def fit(self, images: torch.Tensor) -> None:
+        """Set the filters from images (N, C, H, W): eigen-decomposition of the patch covariance."""
+        c, k = self.in_channels, self.kernel_size[0]
+        patches = images.unfold(2, k, 1).unfold(3, k, 1)                 # (N, C, H', W', k, k)
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).double()
+        eigenvalues, eigenvectors = torch.linalg.eigh(torch.atleast_2d(torch.cov(patches.T)))  # ascending; columns
+        filters = (eigenvectors.T / torch.sqrt(eigenvalues.clamp_min(0) + self.eps)[:, None]).flip(0)
+        filters = filters.reshape(-1, c, k, k).to(self.weight.dtype)
+        self.weight.copy_(torch.cat([filters, -filters]))
+        self.bias.zero_()
 
 
 def conv_bn_gelu(cin: int, cout: int, bn_momentum: float, *, stride: int = 1, pool: bool = False) -> list[nn.Module]:
@@ -59,12 +94,21 @@ class AirNet(ImageClassifier):
         dirac: bool = True,
         logit_scale: float = 1 / 9,
         small_stem: bool | None = None,
+        stem: str = "conv",
+        whiten_kernel: int = 2,
     ) -> None:
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
-        stem_width = stem_width or widths[0]
+        if stem not in ("conv", "whiten"):
+            raise ConfigError(f"airnet stem must be 'conv' or 'whiten', got {stem!r}")
         small = use_small_stem(small_stem, input_size)
-        stem = conv_bn_gelu(in_channels, stem_width, bn_momentum, stride=1 if small else 2)
-        self.stem = nn.Sequential(*stem) if small else nn.Sequential(*stem, nn.MaxPool2d(2))
+        if stem == "whiten":
+            whiten = PatchWhitening(in_channels, whiten_kernel)
+            stem_width = whiten.out_channels
+            self.stem = nn.Sequential(whiten, nn.GELU()) if small else nn.Sequential(whiten, nn.GELU(), nn.MaxPool2d(2))
+        else:
+            stem_width = stem_width or widths[0]
+            layers = conv_bn_gelu(in_channels, stem_width, bn_momentum, stride=1 if small else 2)
+            self.stem = nn.Sequential(*layers) if small else nn.Sequential(*layers, nn.MaxPool2d(2))
         chans = [stem_width, *widths]
         self.groups = nn.Sequential(*(
             nn.Sequential(*conv_bn_gelu(a, b, bn_momentum, pool=True), *conv_bn_gelu(b, b, bn_momentum))
@@ -80,6 +124,16 @@ class AirNet(ImageClassifier):
                 if conv.out_channels >= cin:
                     nn.init.dirac_(conv.weight.data[:cin])
 
+    @torch.no_grad()
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Data-dependent initialisation (the trainer calls it once): fit the whitening stem, if any.
+
+        ``images`` (N, C, H, W) are normalised training images, a few thousand are plenty.
+        """
+        whiten = self.stem[0]
+        if isinstance(whiten, PatchWhitening):
+            whiten.fit(images.to(whiten.weight.device, torch.float32))
+
     def feature_modules(self) -> list[nn.Module]:
         return [self.stem, self.groups]
 
@@ -91,8 +145,8 @@ class AirNet(ImageClassifier):
         return x if pre_logits else self.fc(x) * self.logit_scale  # (B, num_classes)
 
 
-def _airnet(arch: str, widths: Sequence[int], **kwargs) -> AirNet:
-    kwargs.setdefault("widths", widths)
+def _airnet(arch: str, default_widths: Sequence[int], **kwargs) -> AirNet:
+    kwargs.setdefault("widths", default_widths)  # a variant's widths can still be overridden
     return AirNet(arch=arch, **kwargs)
 
 

@@ -24,16 +24,18 @@ and v2's first strided stage (24 channels) keeps stride 1, as in the usual CIFAR
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from torch import nn
-from torchvision.ops import Conv2dNormActivation
 
 from cnnlab.layers import ConvNormAct, DepthwiseSeparableConv, get_act_layer, get_norm_layer, make_act
 from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import register_model
+
+if TYPE_CHECKING:  # importing torchvision.ops pulls in torchvision.models: ~1.5 s on every create_model
+    from torchvision.ops import Conv2dNormActivation
 
 # MobileNet v1 (Table 1): a 32-channel stem, then (output channels, stride) of each separable block.
 V1_STEM = 32
@@ -119,6 +121,8 @@ def conv_bn_act(
     act_layer: LayerFactory = nn.ReLU6,
 ) -> Conv2dNormActivation:
     """torchvision's conv -> norm -> act sequence (children 0, 1, 2, so its weights load)."""
+    from torchvision.ops import Conv2dNormActivation
+
     return Conv2dNormActivation(in_channels, out_channels, kernel_size, stride, groups=groups, norm_layer=norm_layer,
                                 activation_layer=lambda **_: make_act(act_layer))  # in place where possible
 

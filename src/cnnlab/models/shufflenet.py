@@ -21,7 +21,6 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from torchvision.ops import Conv2dNormActivation
 
 from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import register_model
@@ -39,6 +38,8 @@ SHUFFLENET_V2_WIDTHS: dict[str, tuple[int, int, int, int, int]] = {
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1, *,
             depthwise: bool = False, relu: bool = True) -> list[nn.Module]:
     """conv (no bias) -> BN [-> ReLU] as a flat list: torchvision's branch indices, so its weights load."""
+    from torchvision.ops import Conv2dNormActivation  # here: torchvision.ops imports torchvision.models (~1.5 s)
+
     return list(Conv2dNormActivation(in_channels, out_channels, kernel_size, stride,
                                      groups=in_channels if depthwise else 1,
                                      activation_layer=nn.ReLU if relu else None))

@@ -48,6 +48,7 @@ class TrainConfig:
     nesterov: bool = True              # sgd only
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam/adamw
     weight_decay: float = 5e-4         # L2 (sgd/rmsprop/adam) or decoupled (adamw); never on biases/norms
+    norm_bias_lr_mult: float = 1.0     # learning rate of normalisation layers' parameters = lr * this (airbench: 64)
     # learning-rate schedule, stepped once per optimizer step
     schedule: str = "onecycle"         # onecycle | cosine | linear | step | constant
     warmup_epochs: float = 0.0         # linear warm-up length in epochs (onecycle: rise phase, default 25%)
@@ -100,6 +101,7 @@ class TrainConfig:
             "threads": self.threads >= 0,
             "betas": len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
             "backbone_lr_mult": 0.0 < self.backbone_lr_mult <= 1.0e3,
+            "norm_bias_lr_mult": 0.0 < self.norm_bias_lr_mult <= 1.0e3,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

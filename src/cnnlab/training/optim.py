@@ -22,32 +22,48 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], Callable[[TrainConfig],
 
 
 def param_groups(model: nn.Module, weight_decay: float, *, lr: float | None = None,
-                 backbone_lr_mult: float = 1.0) -> list[dict[str, Any]]:
+                 backbone_lr_mult: float = 1.0, norm_bias_lr_mult: float = 1.0) -> list[dict[str, Any]]:
     """Weight decay on weight matrices/kernels only: biases and norm scales (1-D) are not decayed.
 
     With ``backbone_lr_mult != 1`` (fine-tuning) the classifier's groups come first at ``lr`` and
-    everything else follows at ``lr * backbone_lr_mult``. Frozen parameters are left out.
+    everything else follows at ``lr * backbone_lr_mult``. With ``norm_bias_lr_mult != 1``
+    (airbench's trick for nets whose BatchNorm scales are frozen) the normalisation layers'
+    parameters get a group of their own at that multiple of their group's rate. Frozen
+    parameters are left out.
     """
     params = [p for p in model.parameters() if p.requires_grad]
+    if (backbone_lr_mult != 1.0 or norm_bias_lr_mult != 1.0) and lr is None:
+        raise ValueError("param_groups needs lr to scale a group's learning rate")
+    norms = {id(p) for m in model.modules() if isinstance(m, _NORM_LAYERS) for p in m.parameters(recurse=False)}
+    groups = lambda ps, rate: _decay_groups(ps, weight_decay, norms if norm_bias_lr_mult != 1.0 else set(),  # noqa: E731
+                                            rate, norm_bias_lr_mult)
     if backbone_lr_mult == 1.0:
-        return _decay_groups(params, weight_decay)
-    if lr is None:
-        raise ValueError("param_groups needs lr to scale the backbone's learning rate")
+        return groups(params, lr)
     head = {id(p) for p in model.get_classifier().parameters()}
-    return [*_decay_groups([p for p in params if id(p) in head], weight_decay, lr=lr),
-            *_decay_groups([p for p in params if id(p) not in head], weight_decay, lr=lr * backbone_lr_mult)]
+    return [*groups([p for p in params if id(p) in head], lr),
+            *groups([p for p in params if id(p) not in head], lr * backbone_lr_mult)]
 
 
-def _decay_groups(params: list[nn.Parameter], weight_decay: float, **extra: Any) -> list[dict[str, Any]]:
-    return [
-        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, **extra},
-        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, **extra},
+_NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+def _decay_groups(params: list[nn.Parameter], weight_decay: float, norms: set[int], lr: float | None,
+                  norm_lr_mult: float) -> list[dict[str, Any]]:
+    rate = {} if lr is None else {"lr": lr}
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, **rate},
+        {"params": [p for p in params if p.ndim <= 1 and id(p) not in norms], "weight_decay": 0.0, **rate},
     ]
+    if norms:
+        groups.append({"params": [p for p in params if id(p) in norms], "weight_decay": 0.0,
+                       "lr": (lr or 0.0) * norm_lr_mult})
+    return groups
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     cls, extra = choose(OPTIMIZERS, cfg.optimizer, "optimizer")
-    groups = param_groups(model, cfg.weight_decay, lr=cfg.lr, backbone_lr_mult=cfg.backbone_lr_mult)
+    groups = param_groups(model, cfg.weight_decay, lr=cfg.lr, backbone_lr_mult=cfg.backbone_lr_mult,
+                          norm_bias_lr_mult=cfg.norm_bias_lr_mult)
     return cls(groups, lr=cfg.lr, **extra(cfg))
 
 

@@ -27,6 +27,9 @@ PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat1
 ON_NAN = {"stop": "raise TrainingDiverged", "skip": "skip the step, keep training"}
 
 
+DATA_INIT_IMAGES = 5000  # training images a model's init_from_data sees
+
+
 def check_names(cfg: TrainConfig) -> None:
     """Fail on a misspelt optimizer/schedule/precision before the (slow) data load."""
     choose(OPTIMIZERS, cfg.optimizer, "optimizer")
@@ -127,6 +130,12 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
     model_kwargs = model_kwargs_for(pretrained, cfg.model, cfg.model_kwargs)  # the weights may need options
     model = create_model(cfg.model, num_classes=bundle.num_classes, in_channels=bundle.in_channels,
                          input_size=tuple(bundle.image_size), **model_kwargs)
+    if hasattr(model, "init_from_data"):
+        # data-dependent initialisation (airnet's whitening stem): the same un-augmented images on
+        # every process, so DDP replicas start equal; draws no random numbers
+        sample = make_loader(bundle.train, batch_size=min(DATA_INIT_IMAGES, len(bundle.train)), shuffle=False,
+                             **{**common, "shard": None, "num_workers": 0})
+        model.init_from_data(next(iter(sample))[0])
     if pretrained is not None:
         start_from(model, pretrained, cfg, model_kwargs, log=print if dist.is_main else lambda message: None)
     model = model.to(device)

@@ -1,0 +1,91 @@
+"""airbench's tricks in cnnlab: the frozen patch-whitening stem and the norm-bias learning rate."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import cnnlab
+from cnnlab.data import load_dataset, make_loader
+from cnnlab.errors import ConfigError
+from cnnlab.models import create_model
+from cnnlab.models.airnet import PatchWhitening
+from cnnlab.training import TrainConfig, read_checkpoint
+from cnnlab.training.optim import build_optimizer, build_scheduler
+from cnnlab.training.setup import DATA_INIT_IMAGES
+
+
+def _correlated_images(n: int = 400, channels: int = 1, size: int = 12) -> torch.Tensor:
+    """Smooth random images: neighbouring pixels strongly correlated, unequal variances."""
+    torch.manual_seed(0)
+    noise = torch.randn(n, channels, size + 2, size + 2)
+    return 3.0 * nn.functional.avg_pool2d(noise, 3, stride=1) + 0.5
+
+
+@pytest.mark.parametrize("channels, kernel", [(1, 2), (1, 3), (3, 2)])
+def test_whitening_outputs_have_identity_covariance(channels, kernel):
+    images = _correlated_images(channels=channels)
+    layer = PatchWhitening(channels, kernel)
+    assert layer.out_channels == 2 * channels * kernel * kernel
+    layer.fit(images)
+    with torch.no_grad():
+        out = layer(images)                                     # (N, 2D, H', W')
+    half = out[:, : layer.out_channels // 2].permute(0, 2, 3, 1).reshape(-1, layer.out_channels // 2)
+    cov = torch.cov(half.T.double())
+    # eps = 5e-4 shrinks each unit variance by lambda / (lambda + eps): all eigenvalues here are >> eps
+    assert torch.allclose(cov, torch.eye(len(cov), dtype=cov.dtype), atol=0.02)
+    assert torch.equal(out[:, layer.out_channels // 2:], -out[:, : layer.out_channels // 2])  # both signs
+
+
+def test_whitening_stem_is_frozen_and_only_its_bias_learns():
+    model = create_model("airnet_small", stem="whiten")
+    whiten = model.stem[0]
+    assert isinstance(whiten, PatchWhitening) and not whiten.weight.requires_grad and whiten.bias.requires_grad
+    optimized = {id(p) for g in build_optimizer(model, TrainConfig(model="airnet_small")).param_groups for p in g["params"]}
+    assert id(whiten.weight) not in optimized and id(whiten.bias) in optimized
+    before = whiten.weight.clone()
+    model.init_from_data(_correlated_images(size=28))
+    assert not torch.equal(before, whiten.weight)
+    assert "stem.0.weight" in model.state_dict()                # saved with the checkpoint, so eval/resume agree
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_unknown_stem_is_a_config_error():
+    with pytest.raises(ConfigError, match="stem must be 'conv' or 'whiten'"):
+        create_model("airnet_small", stem="patchify")
+
+
+def test_trainer_fits_the_whitening_stem_on_training_images(tmp_path):
+    # digits are 8x8: a 2x2 unpadded stem would leave too little for three poolings, so 1x1 patches
+    result = cnnlab.train("airnet_small", "digits", model_kwargs={"stem": "whiten", "whiten_kernel": 1}, epochs=1, batch_size=64,
+                          lr=0.4, threads=1, report=False, quiet=True, run_dir=str(tmp_path / "run"))
+    saved = read_checkpoint(result.run_dir / "checkpoints" / "last.pt")["model"]["stem.0.weight"]
+    bundle = load_dataset("digits", val_fraction=0.1, seed=0)
+    images, _ = next(iter(make_loader(bundle.train, batch_size=DATA_INIT_IMAGES, shuffle=False,
+                                      mean=bundle.mean, std=bundle.std)))
+    expected = PatchWhitening(1, 1)
+    expected.fit(images)
+    assert torch.allclose(saved, expected.weight, atol=1e-5)   # fitted on the un-augmented training images
+    assert result.results["test_acc"] > 0.5                    # and the net trains from there
+
+
+def test_norm_bias_lr_mult_gives_norm_layers_their_own_rate():
+    model = create_model("airnet_small")
+    cfg = TrainConfig(model="airnet_small", lr=0.1, norm_bias_lr_mult=64)
+    opt = build_optimizer(model, cfg)
+    norm_ids = {id(p) for m in model.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters(recurse=False)}
+    rates = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert norm_ids and all(rates[i] == pytest.approx(6.4) for i in norm_ids)
+    assert all(rate == pytest.approx(0.1) for i, rate in rates.items() if i not in norm_ids)
+    sched = build_scheduler(opt, cfg, steps_per_epoch=20)          # one-cycle peaks at each group's own rate
+    peaks = [0.0] * len(opt.param_groups)
+    for _ in range(cfg.epochs * 20):
+        peaks = [max(a, g["lr"]) for a, g in zip(peaks, opt.param_groups)]
+        opt.step()
+        sched.step()
+    assert sorted(set(round(p, 6) for p in peaks)) == [0.1, 6.4]
+
+
+def test_norm_bias_lr_mult_must_be_positive():
+    with pytest.raises(ConfigError, match="norm_bias_lr_mult"):
+        TrainConfig(norm_bias_lr_mult=0)
