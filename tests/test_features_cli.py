@@ -124,3 +124,28 @@ def test_templates_of_a_trained_linear_model(tmp_path):
     np.testing.assert_allclose(templates.images, weight.transpose(0, 2, 3, 1), rtol=1e-6)
     assert cnnlab("viz", "templates", tmp_path, "--out", tmp_path / "t.png") == 0
     assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_hflip_trains_on_mirrors_and_scores_both_views(tmp_path):
+    """--hflip: the classifier sees every training image twice (as is, mirrored), and a test image's
+    class is the argmax of the summed scores of the image and its mirror."""
+    from cnnlab.features import ClassifierOptions, FeatureRunConfig, build_classifier, run_features
+    from cnnlab.features.run import MIRROR, load_splits, with_mirrors
+
+    config = FeatureRunConfig("pixels", "digits", classifier="logreg", limit=300, hflip=True, use_cache=False,
+                              classifier_options=ClassifierOptions(max_iter=300))
+    result = run_features(config, tmp_path / "run", show_progress=False)
+    assert result.results["n_train"] == 300 and result.results["hflip"]
+
+    _, splits = load_splits(config)
+    mirrored = with_mirrors(splits)
+    assert np.array_equal(mirrored["test" + MIRROR][0], splits["test"][0][..., ::-1])
+    assert np.array_equal(mirrored["test" + MIRROR][1], splits["test"][1])
+    flat = {name: images.reshape(len(images), -1) / 255.0 for name, (images, _) in mirrored.items()}
+    reference = build_classifier("logreg", ClassifierOptions(max_iter=300), standardize=False)
+    reference.fit(np.concatenate([flat["train"], flat["train" + MIRROR]]), np.tile(splits["train"][1], 2))
+    scores = reference.decision_function(flat["test"]) + reference.decision_function(flat["test" + MIRROR])
+    assert result.results["test_acc"] == pytest.approx((scores.argmax(1) == splits["test"][1]).mean())
+    assert cnnlab("features", "pixels", "--data", "digits", "--limit", "200", "--hflip", "-q", "--no-cache",
+                  "--out", tmp_path / "cli") == 0
+    assert json.loads((tmp_path / "cli" / "results.json").read_text())["hflip"]

@@ -362,3 +362,15 @@ def test_final_test_accuracy_is_what_eval_reproduces_after_bf16_training(tmp_pat
 
     result = train("fastnet_small", epochs=1, precision="bf16", channels_last=True, run_dir=str(tmp_path / "r"), **TINY)
     assert evaluate(result.run_dir).metrics.accuracy == pytest.approx(result.results["test_acc"], abs=1e-9)
+
+
+def test_image_size_resizes_the_training_images_and_eval_follows(tmp_path):
+    """--image-size 32 trains the classic 32x32 LeNet-5 on 8x8 digits; the run records 32x32 and eval reuses it."""
+    result = cnnlab.train("lenet5", image_size=32, epochs=1, lr=0.05, run_dir=str(tmp_path / "run"), **TINY)
+    meta = json.loads((result.run_dir / "meta.json").read_text())
+    assert meta["input_size"] == [32, 32]
+    from cnnlab.eval.evaluate import evaluate as evaluate_run
+
+    assert evaluate_run(result.run_dir).metrics.accuracy == pytest.approx(result.results["test_acc"])
+    with pytest.raises(ConfigError, match="image_size"):
+        TrainConfig(image_size=0)

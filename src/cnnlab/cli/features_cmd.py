@@ -17,6 +17,7 @@ def features_command(
     method: str = typer.Argument(..., help="Extractor: pixels, color-hist, hog, bovw, or several joined by '+' (hog+color-hist)."),
     data: str = typer.Option(..., "--data", "-d", help="Dataset name (see `cnnlab data list`)."),
     classifier: str = typer.Option("svm", "--classifier", "-c", help="svm | logreg | perceptron | rbf-svm (approximate kernel SVM) | kernel-svm (exact kernel SVM, slow).", rich_help_panel=_CLF),
+    hflip: bool = typer.Option(False, "--hflip/--no-hflip", help="Also train on left-right mirrored images; test on the summed scores of image + mirror.", rich_help_panel=_DATA),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most N images of each split (quick runs).", rich_help_panel=_DATA),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to write (default: runs/features-DATASET-METHOD-CLASSIFIER-TIME)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize images to SIZE x SIZE first.", rich_help_panel=_DATA),
@@ -53,7 +54,7 @@ def features_command(
     from cnnlab.features.run import default_run_dir
 
     config = FeatureRunConfig(
-        method=method, dataset=data, classifier=classifier, limit=limit,
+        method=method, dataset=data, classifier=classifier, limit=limit, hflip=hflip,
         data_dir=str(data_dir) if data_dir else None, val_fraction=val_fraction, seed=seed, image_size=image_size,
         cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache, batch_size=batch_size,
         features=FeatureOptions(hog_cell=hog_cell, hog_bins=hog_bins, hog_block=hog_block, hog_sqrt=hog_sqrt, hist_bins=hist_bins,

@@ -28,6 +28,7 @@ def train_command(
     crop_padding: Optional[int] = typer.Option(None, "--crop-padding", help="Random crop after padding by N px; 0 = off.", **_OPT),
     hflip: Optional[bool] = typer.Option(None, "--hflip/--no-hflip", help="Random horizontal flips.", **_OPT),
     erasing: Optional[float] = typer.Option(None, "--erasing", help="Random-erasing probability per image.", **_OPT),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize images to NxN first (e.g. 32 for lenet5); default: as stored.", **_OPT),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of train held out for validation.", **_OPT),
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Start from pretrained weights: a torchvision .pth state_dict or a cnnlab checkpoint/run.", **_OPT),
     new_head: Optional[bool] = typer.Option(None, "--new-head/--keep-head", help="With --weights: a fresh classifier for this dataset (default), or load the file's (same class count).", **_OPT),
@@ -98,7 +99,7 @@ _SETTINGS = {
     "label_smoothing", "crop_padding", "hflip", "erasing", "val_fraction", "seed", "device", "precision",
     "channels_last", "compile", "ema_decay", "tta", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
     "data_dir", "out", "run_dir", "name", "report", "quiet", "weights", "new_head", "freeze_backbone", "backbone_lr_mult",
-    "norm_bias_lr_mult",
+    "norm_bias_lr_mult", "image_size",
 }
 
 

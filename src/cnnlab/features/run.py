@@ -55,6 +55,7 @@ class FeatureRunConfig:
     val_fraction: float = 0.1
     seed: int = 0  # validation split
     image_size: int | None = None  # resize images to image_size x image_size first
+    hflip: bool = False  # also train on every training image's mirror; score each test image and its mirror
     cache_dir: str | None = None  # None: the per-user cache
     use_cache: bool = True
     batch_size: int = 2000  # images per extractor call
@@ -80,8 +81,33 @@ def default_run_dir(config: FeatureRunConfig, root: str | Path = "runs") -> Path
     return Path(root) / f"features-{config.dataset}-{config.method}-{config.classifier}-{stamp}".replace(":", "_")
 
 
-def _accuracy(pipeline: Any, x: np.ndarray, y: np.ndarray) -> float | None:
-    return float((pipeline.predict(x) == y).mean()) if len(y) else None
+MIRROR = "_mirror"  # suffix of the splits of left-right mirrored images (FeatureRunConfig.hflip)
+
+
+def with_mirrors(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``splits`` plus each split's left-right mirror image (same labels) under ``name + MIRROR``."""
+    mirrors = {name + MIRROR: (np.ascontiguousarray(images[..., ::-1]), labels) for name, (images, labels) in splits.items()}
+    return {**splits, **mirrors}
+
+
+def predict_split(pipeline: Any, features: FeatureSet, name: str, limit: int | None = None) -> np.ndarray:
+    """Predicted classes of split ``name``; with its mirror computed, from the sum of both views' scores.
+
+    Summing decision scores is test-time augmentation for any classifier with ``decision_function``
+    (a kernel SVM's one-vs-rest scores: votes plus a confidence term).
+    """
+    x = features.x[name][:limit]
+    if name + MIRROR not in features.x or not len(x):
+        return pipeline.predict(x)
+    scores = pipeline.decision_function(x) + pipeline.decision_function(features.x[name + MIRROR][:limit])
+    if scores.ndim == 1:  # two classes: one score, positive = classes_[1]
+        return pipeline.classes_[(scores > 0).astype(int)]
+    return pipeline.classes_[scores.argmax(1)]
+
+
+def _accuracy(pipeline: Any, features: FeatureSet, name: str, limit: int | None = None) -> float | None:
+    y = features.y[name][:limit]
+    return float((predict_split(pipeline, features, name, limit) == y).mean()) if len(y) else None
 
 
 def load_splits(config: FeatureRunConfig) -> tuple[Any, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -101,20 +127,23 @@ def fit_and_evaluate(
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
     """Fit the classifier on train; results dict, test confusion matrix, W (K, D), b (K,)."""
     pipeline = build_classifier(config.classifier, config.classifier_options, standardize=standardize)
+    x_train, y_train = features.x["train"], features.y["train"]
+    if "train" + MIRROR in features.x:  # the mirrored images are extra training samples
+        x_train, y_train = np.concatenate([x_train, features.x["train" + MIRROR]]), np.concatenate([y_train, y_train])
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        pipeline.fit(features.x["train"], features.y["train"])
+        pipeline.fit(x_train, y_train)
     fit_time = time.perf_counter() - start
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     weight, bias = linear_weights(pipeline, num_classes)
-    test_pred = pipeline.predict(features.x["test"]) if len(features.y["test"]) else features.y["test"]
-    val_acc = _accuracy(pipeline, features.x["val"], features.y["val"])
+    test_pred = predict_split(pipeline, features, "test") if len(features.y["test"]) else features.y["test"]
+    val_acc = _accuracy(pipeline, features, "val")
     results = {
-        "test_acc": _accuracy(pipeline, features.x["test"], features.y["test"]),
+        "test_acc": float((test_pred == features.y["test"]).mean()) if len(features.y["test"]) else None,
         "val_acc": val_acc,
         "best_val_acc": val_acc,
-        "train_acc": _accuracy(pipeline, features.x["train"][:TRAIN_ACC_SAMPLES], features.y["train"][:TRAIN_ACC_SAMPLES]),
+        "train_acc": _accuracy(pipeline, features, "train", TRAIN_ACC_SAMPLES),
         "train_acc_samples": int(min(TRAIN_ACC_SAMPLES, len(features.y["train"]))),
         "fit_time_s": round(fit_time, 3),
         "converged": converged,  # False: the solver hit --max-iter first
@@ -123,7 +152,8 @@ def fit_and_evaluate(
         "features_cached": features.cached,
         "feature_dim": features.dim,
         "params": stored_numbers(pipeline),
-        **{f"n_{name}": int(len(features.y[name])) for name in SPLITS},
+        **{f"n_{name}": int(len(features.y[name])) for name in SPLITS},  # images, mirrors not counted
+        "hflip": "train + mirrors; test scores of image + mirror" if "train" + MIRROR in features.x else False,
     }
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)  # rows true, columns predicted
     np.add.at(confusion, (features.y["test"], test_pred), 1)
@@ -137,6 +167,8 @@ def run_features(
     extractor = build_extractor(config.method, config.features)  # bad names fail before loading data
     build_classifier(config.classifier, config.classifier_options)
     bundle, splits = load_splits(config)
+    if config.hflip:
+        splits = with_mirrors(splits)
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
     features = compute_features(extractor, splits, label=f"{config.dataset}-{extractor.name}", cache=cache,
                                 batch_size=config.batch_size, show_progress=show_progress)

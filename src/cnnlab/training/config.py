@@ -33,6 +33,7 @@ class TrainConfig:
     data: str = "fashion-mnist"        # a name from `cnnlab data list`, or folder:PATH
     data_dir: str | None = None        # where to look for the dataset files first
     val_fraction: float = 0.1          # share of the training split held out for validation
+    image_size: int | None = None      # resize images to image_size x image_size (e.g. 32: LeNet-5's input); None = as stored
     # transfer learning (cnnlab.training.transfer)
     weights: str | None = None         # start from these weights: a torchvision .pth or a cnnlab checkpoint/run
     new_head: bool = True              # with weights: a fresh classifier for this dataset's classes
@@ -102,6 +103,7 @@ class TrainConfig:
             "betas": len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
             "backbone_lr_mult": 0.0 < self.backbone_lr_mult <= 1.0e3,
             "norm_bias_lr_mult": 0.0 < self.norm_bias_lr_mult <= 1.0e3,
+            "image_size": self.image_size is None or self.image_size >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

@@ -34,9 +34,13 @@ def param_groups(model: nn.Module, weight_decay: float, *, lr: float | None = No
     params = [p for p in model.parameters() if p.requires_grad]
     if (backbone_lr_mult != 1.0 or norm_bias_lr_mult != 1.0) and lr is None:
         raise ValueError("param_groups needs lr to scale a group's learning rate")
-    norms = {id(p) for m in model.modules() if isinstance(m, _NORM_LAYERS) for p in m.parameters(recurse=False)}
-    groups = lambda ps, rate: _decay_groups(ps, weight_decay, norms if norm_bias_lr_mult != 1.0 else set(),  # noqa: E731
-                                            rate, norm_bias_lr_mult)
+    norms = set()
+    if norm_bias_lr_mult != 1.0:
+        norms = {id(p) for m in model.modules() if isinstance(m, _NORM_LAYERS) for p in m.parameters(recurse=False)}
+
+    def groups(members: list[nn.Parameter], rate: float | None) -> list[dict[str, Any]]:
+        return _decay_groups(members, weight_decay, norms, rate, norm_bias_lr_mult)
+
     if backbone_lr_mult == 1.0:
         return groups(params, lr)
     head = {id(p) for p in model.get_classifier().parameters()}

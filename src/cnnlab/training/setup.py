@@ -112,7 +112,8 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
 
     device = dist.device
     autocast = autocast_for(device, cfg.precision)  # checks the precision before the slow data load
-    bundle = load_dataset(cfg.data, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    bundle = load_dataset(cfg.data, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                          image_size=cfg.image_size)
     per_process = len(bundle.train) // dist.world_size
     if per_process < cfg.batch_size:
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {per_process} training images per "
