@@ -36,11 +36,9 @@ def resolve_run(path: str | Path, *, which: str = "best") -> RunPaths:
         return RunPaths(parent if (parent / "meta.json").exists() else None, path)
     if not (path / "meta.json").exists():
         raise CheckpointError(f"{path} is not a run folder (no meta.json): pass the folder `cnnlab train` wrote")
-    for name in dict.fromkeys((which, "best", "last")):
-        candidate = path / "checkpoints" / f"{name}.pt"
-        if candidate.exists():
-            return RunPaths(path, candidate)
-    return RunPaths(path, None)
+    from cnnlab.training.checkpoint import run_checkpoint  # here: this module stays free of torch
+
+    return RunPaths(path, run_checkpoint(path, which, "best", "last"))
 
 
 def require_checkpoint(paths: RunPaths, original: str | Path) -> Path:

@@ -214,6 +214,15 @@ class LoadedModel:
     path: Path
 
 
+def run_checkpoint(run_dir: Path, *names: str) -> Path | None:
+    """``run_dir/checkpoints/<name>.pt`` for the first of ``names`` that exists, else None."""
+    for name in dict.fromkeys(names):
+        candidate = run_dir / "checkpoints" / f"{name}.pt"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def find_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> Path:
     """A checkpoint file itself, or ``RUN/checkpoints/<which>.pt`` (falling back to last.pt)."""
     path = Path(run_or_checkpoint).expanduser()
@@ -223,10 +232,9 @@ def find_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> Path:
         raise CheckpointError(f"which={which!r}: choose one of {', '.join(CHECKPOINT_NAMES)}")
     if not path.is_dir():
         raise CheckpointError(f"no run folder or checkpoint at {path}")
-    for name in dict.fromkeys((which, "last")):
-        candidate = path / "checkpoints" / f"{name}.pt"
-        if candidate.is_file():
-            return candidate
+    found = run_checkpoint(path, which, "last")
+    if found is not None:
+        return found
     raise CheckpointError(f"{path} has no checkpoints/{which}.pt: pass a run folder written by `cnnlab train` or a .pt file")
 
 
