@@ -235,20 +235,17 @@ def _read_cache(path: Path) -> tuple[Arrays, Arrays, list[str]] | None:
 
 
 def _write_cache(path: Path, train: Arrays, test: Arrays, classes: list[str]) -> None:
-    """Save the decoded arrays atomically (temp file + os.replace): a reader sees the old file, the new or none."""
+    """Save the decoded arrays atomically: a reader sees the old file, the new or none."""
+    from cnnlab.training.checkpoint import atomic_write
+
     blob = {"version": CACHE_VERSION, "classes": list(classes), "train_images": train.images,
             "train_labels": train.labels, "test_images": test.images, "test_labels": test.labels}
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: torch.save(blob, f))  # removes its temp file on any failure
     except (OSError, RuntimeError):  # torch.save reports a full disk as RuntimeError
         # The arrays were read fine: a cache that cannot be written (read-only or full disk) only costs
         # the next load a read through torchvision, so it must not fail this one.
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        pass
 
 
 def read_sklearn_digits() -> tuple[Arrays, Arrays]:
