@@ -149,3 +149,10 @@ def test_hflip_trains_on_mirrors_and_scores_both_views(tmp_path):
     assert cnnlab("features", "pixels", "--data", "digits", "--limit", "200", "--hflip", "-q", "--no-cache",
                   "--out", tmp_path / "cli") == 0
     assert json.loads((tmp_path / "cli" / "results.json").read_text())["hflip"]
+
+
+def test_more_pca_components_than_the_features_have_exit_2(tmp_path, capsys):
+    code = cnnlab("features", "pixels", "--data", "digits", "--limit", "100", "--pca", "5000", "-q", "--no-cache",
+                  "--out", tmp_path / "run")
+    assert code == 2
+    assert "--pca 64 or fewer" in capsys.readouterr().err  # digits: 100 samples of 64 pixels

@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 from sklearn.exceptions import ConvergenceWarning
 
+from cnnlab.errors import ConfigError
 from cnnlab.features.cache import FeatureCache
 from cnnlab.features.classifiers import ClassifierOptions, build_classifier, linear_weights, stored_numbers
 from cnnlab.features.compute import FeatureSet, compute_features
@@ -130,6 +131,10 @@ def fit_and_evaluate(
     x_train, y_train = features.x["train"], features.y["train"]
     if "train" + MIRROR in features.x:  # the mirrored images are extra training samples
         x_train, y_train = np.concatenate([x_train, features.x["train" + MIRROR]]), np.concatenate([y_train, y_train])
+    most = min(x_train.shape)
+    if config.classifier_options.pca > most:
+        raise ConfigError(f"--pca {config.classifier_options.pca} asks for more principal components than the "
+                          f"{x_train.shape[0]} training samples of dimension {x_train.shape[1]} have: use --pca {most} or fewer")
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
