@@ -50,6 +50,18 @@ def test_whitening_stem_is_frozen_and_only_its_bias_learns():
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("stem", ["conv", "whiten"])
+def test_act_layer_replaces_every_gelu(stem):
+    model = create_model("airnet_small", stem=stem, act_layer="relu")
+    kinds = {type(m) for m in model.modules()}
+    assert nn.ReLU in kinds and nn.GELU not in kinds
+    assert sum(isinstance(m, nn.ReLU) for m in model.modules()) == sum(
+        isinstance(m, nn.GELU) for m in create_model("airnet_small", stem=stem).modules())
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ConfigError, match="unknown activation layer 'swishy'"):
+        create_model("airnet_small", act_layer="swishy")
+
+
 def test_unknown_stem_is_a_config_error():
     with pytest.raises(ConfigError, match="stem must be 'conv' or 'whiten'"):
         create_model("airnet_small", stem="patchify")

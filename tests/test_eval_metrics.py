@@ -99,4 +99,4 @@ def test_evaluate_model_over_batches_and_tta() -> None:
     assert m0.image.dtype == torch.uint8 and (m0.image.float() - pixels).abs().max() <= 0.5 + 1e-4
 
     tta = predict_probs(model, x, tta=True)
-    torch.testing.assert_close(tta, (model(x).softmax(1) + model(x.flip(-1)).softmax(1)).detach() / 2)
+    torch.testing.assert_close(tta, ((model(x) + model(x.flip(-1))) / 2).softmax(1).detach())  # mean logits

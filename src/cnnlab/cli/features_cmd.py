@@ -42,6 +42,7 @@ def features_command(
     lr: float = typer.Option(1.0, "--lr", help="perceptron: learning rate a in w <- w + a(d - y)x.", rich_help_panel=_CLF),
     kernel_components: int = typer.Option(3000, "--kernel-components", min=1, help="rbf-svm: training samples of the Nystroem kernel map.", rich_help_panel=_CLF),
     pca: int = typer.Option(0, "--pca", min=0, help="Project the standardised features on their first N principal components first (0 = off); speeds up kernel-svm.", rich_help_panel=_CLF),
+    virtual_sv: int = typer.Option(0, "--virtual-sv", min=0, help="kernel-svm: refit on the support vectors plus 4 (or 8) copies of each shifted by 1 pixel (virtual support vectors); 0 = off.", rich_help_panel=_CLF),
     gamma: Optional[float] = typer.Option(None, "--gamma", help="rbf-svm, kernel-svm: RBF width; default 1/(D * feature variance).", rich_help_panel=_CLF),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -54,7 +55,7 @@ def features_command(
     from cnnlab.features.run import default_run_dir
 
     config = FeatureRunConfig(
-        method=method, dataset=data, classifier=classifier, limit=limit, hflip=hflip,
+        method=method, dataset=data, classifier=classifier, limit=limit, hflip=hflip, virtual_sv=virtual_sv,
         data_dir=str(data_dir) if data_dir else None, val_fraction=val_fraction, seed=seed, image_size=image_size,
         cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache, batch_size=batch_size,
         features=FeatureOptions(hog_cell=hog_cell, hog_bins=hog_bins, hog_block=hog_block, hog_sqrt=hog_sqrt, hist_bins=hist_bins,
@@ -85,6 +86,10 @@ def _print_result(result) -> None:
         ("feature time", "cached" if r["features_cached"] else f"{r['extract_time_s']:.2f} s"),
     ):
         table.add_row(label, value)
+    virtual = r.get("virtual_sv")
+    if virtual:
+        table.add_row("virtual support vectors", f"{virtual['support_vectors']} support vectors + {virtual['copies']} "
+                      f"shifts each: refitted on {virtual['second_fit_samples']} samples")
     console.print(table)
     if not r["converged"]:
         console.print(f"[yellow]note: the {meta['classifier']} solver stopped at --max-iter before converging[/]")

@@ -62,11 +62,11 @@ def _denormalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torc
 
 @torch.no_grad()
 def predict_probs(model: nn.Module, x: torch.Tensor, *, tta: bool = False) -> torch.Tensor:
-    """Softmax probabilities; with ``tta`` the mean over the image and its horizontal flip."""
-    probs = model(x).softmax(1)
-    if tta:
-        probs = (probs + model(x.flip(-1)).softmax(1)) / 2
-    return probs
+    """Softmax probabilities; with ``tta`` of the mean logits of the image and its horizontal flip
+    (the trainer's rule, so `cnnlab eval --tta` reproduces a TTA run's test accuracy)."""
+    from cnnlab.training.engine import predict_logits
+
+    return predict_logits(model, x, tta).softmax(1)
 
 
 @torch.no_grad()
@@ -140,7 +140,7 @@ def evaluate(
     if data is None or isinstance(data, str):
         name = data or meta["dataset"]
         # the run's own data: the same validation hold-out; other data: all of its training split
-        options = _dataset_options(_checkpoint_config(checkpoint)) if name == meta.get("dataset") else {"val_fraction": 0.0}
+        options = _dataset_options(checkpoint_config(checkpoint)) if name == meta.get("dataset") else {"val_fraction": 0.0}
         if data_dir is not None:
             options["data_dir"] = data_dir
         bundle = load_dataset(name, image_size=tuple(meta["input_size"]), channels=meta["in_channels"], **options)
@@ -163,7 +163,7 @@ def evaluate(
     return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes)
 
 
-def _checkpoint_config(checkpoint: Path) -> dict[str, Any]:
+def checkpoint_config(checkpoint: Path) -> dict[str, Any]:
     """The training config stored in the run folder (config.yaml) or the checkpoint."""
     import yaml
 

@@ -10,7 +10,7 @@ import jinja2
 import torch
 
 from cnnlab.eval import figures
-from cnnlab.eval.evaluate import EvalResult, evaluate
+from cnnlab.eval.evaluate import EvalResult, checkpoint_config, evaluate
 from cnnlab.eval.runs import read_json, read_metrics, read_text, resolve_run, run_name
 
 # id -> heading, in page order (the template has one <section id=...> for each)
@@ -123,10 +123,14 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]
 
 
 def _default_evaluation(run_dir: Path, kind: str, device: str | torch.device) -> EvalResult | None:
-    """Evaluate on the test split when the run has a network checkpoint; feature runs have none."""
-    if kind == "features" or resolve_run(run_dir).checkpoint is None:
+    """Evaluate on the test split when the run has a network checkpoint; feature runs have none.
+
+    With flip TTA when the run was trained with ``tta``, as its own test figure in results.json.
+    """
+    checkpoint = resolve_run(run_dir).checkpoint
+    if kind == "features" or checkpoint is None:
         return None
-    return evaluate(run_dir, split="test", device=device)
+    return evaluate(run_dir, split="test", tta=bool(checkpoint_config(checkpoint).get("tta")), device=device)
 
 
 def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, device: str | torch.device = "cpu") -> Path:

@@ -24,7 +24,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import yaml
@@ -33,9 +33,10 @@ from sklearn.exceptions import ConvergenceWarning
 from cnnlab.errors import ConfigError
 from cnnlab.features.cache import FeatureCache
 from cnnlab.features.classifiers import ClassifierOptions, build_classifier, linear_weights, stored_numbers
-from cnnlab.features.compute import FeatureSet, compute_features
+from cnnlab.features.compute import FeatureSet, compute_features, progress_bar, transform_batched
 from cnnlab.features._base import FeatureOptions
 from cnnlab.features.extractors import build_extractor
+from cnnlab.features.virtual import check_copies, refit_with_virtual_support_vectors
 
 WEIGHTS_FILE = "weights.npz"
 # training accuracy is measured on the first this-many training samples: an exact kernel SVM
@@ -57,6 +58,7 @@ class FeatureRunConfig:
     seed: int = 0  # validation split
     image_size: int | None = None  # resize images to image_size x image_size first
     hflip: bool = False  # also train on every training image's mirror; score each test image and its mirror
+    virtual_sv: int = 0  # kernel-svm: refit on the support vectors + this many 1-pixel shifts of each (0, 4, 8)
     cache_dir: str | None = None  # None: the per-user cache
     use_cache: bool = True
     batch_size: int = 2000  # images per extractor call
@@ -124,10 +126,16 @@ def load_splits(config: FeatureRunConfig) -> tuple[Any, dict[str, tuple[np.ndarr
 
 
 def fit_and_evaluate(
-    config: FeatureRunConfig, features: FeatureSet, num_classes: int, *, standardize: bool = True
+    config: FeatureRunConfig, features: FeatureSet, num_classes: int, *, standardize: bool = True,
+    train_images: np.ndarray | None = None, extract: Callable[[np.ndarray, str], np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
-    """Fit the classifier on train; results dict, test confusion matrix, W (K, D), b (K,)."""
+    """Fit the classifier on train; results dict, test confusion matrix, W (K, D), b (K,).
+
+    ``config.virtual_sv`` needs the training images behind ``features.x["train"]`` (mirrors
+    appended when they were computed) and ``extract(images, description)`` for new images.
+    """
     pipeline = build_classifier(config.classifier, config.classifier_options, standardize=standardize)
+    check_copies(config.virtual_sv, config.classifier)
     x_train, y_train = features.x["train"], features.y["train"]
     if "train" + MIRROR in features.x:  # the mirrored images are extra training samples
         x_train, y_train = np.concatenate([x_train, features.x["train" + MIRROR]]), np.concatenate([y_train, y_train])
@@ -139,7 +147,13 @@ def fit_and_evaluate(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         pipeline.fit(x_train, y_train)
-    fit_time = time.perf_counter() - start
+        virtual = False
+        if config.virtual_sv:
+            if train_images is None or extract is None or len(train_images) != len(x_train):
+                raise ValueError("virtual_sv needs the training images of every training feature row and extract()")
+            virtual = refit_with_virtual_support_vectors(pipeline, x_train, y_train, train_images, extract,
+                                                         config.virtual_sv)
+    fit_time = time.perf_counter() - start  # with virtual support vectors: both fits and the shifted features
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     weight, bias = linear_weights(pipeline, num_classes)
     test_pred = predict_split(pipeline, features, "test") if len(features.y["test"]) else features.y["test"]
@@ -159,6 +173,7 @@ def fit_and_evaluate(
         "params": stored_numbers(pipeline),
         **{f"n_{name}": int(len(features.y[name])) for name in SPLITS},  # images, mirrors not counted
         "hflip": "train + mirrors; test scores of image + mirror" if "train" + MIRROR in features.x else False,
+        "virtual_sv": virtual,  # False, or the copies per support vector and the sample counts of both fits
     }
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)  # rows true, columns predicted
     np.add.at(confusion, (features.y["test"], test_pred), 1)
@@ -171,6 +186,7 @@ def run_features(
     """Load the data, compute (or load cached) features, fit, evaluate, and write ``run_dir``."""
     extractor = build_extractor(config.method, config.features)  # bad names fail before loading data
     build_classifier(config.classifier, config.classifier_options)
+    check_copies(config.virtual_sv, config.classifier)
     bundle, splits = load_splits(config)
     if config.hflip:
         splits = with_mirrors(splits)
@@ -178,7 +194,19 @@ def run_features(
     features = compute_features(extractor, splits, label=f"{config.dataset}-{extractor.name}", cache=cache,
                                 batch_size=config.batch_size, show_progress=show_progress)
     classes = list(bundle.classes)
-    results, confusion, weight, bias = fit_and_evaluate(config, features, len(classes), standardize=extractor.standardize)
+    train_images = None
+    if config.virtual_sv:  # the images behind the training rows, mirrors appended as fit_and_evaluate does
+        train_images = np.concatenate([splits[name][0] for name in ("train", "train" + MIRROR) if name in splits])
+        if features.cached:
+            extractor.fit(splits["train"][0])  # a cache hit skipped it; a learned codebook is refitted the same way
+
+    def extract(images: np.ndarray, description: str) -> np.ndarray:
+        with progress_bar(show_progress) as progress:
+            return transform_batched(extractor, images, batch_size=config.batch_size, progress=progress,
+                                     description=f"{extractor.name} {description}")
+
+    results, confusion, weight, bias = fit_and_evaluate(config, features, len(classes), standardize=extractor.standardize,
+                                                        train_images=train_images, extract=extract)
     c, h, w = splits["train"][0].shape[1:]
     meta = {
         "kind": "features",

@@ -16,7 +16,8 @@ a ``whiten_kernel`` x ``whiten_kernel`` conv (no padding) whose filters are the 
 the training images' patch covariance divided by the square roots of their eigenvalues, each
 kept with both signs (2*C*k*k channels: 8 for 2x2 gray patches), then GELU. Only its bias
 learns. It needs the data, so the trainer calls `init_from_data` with training images before
-the first step (a fresh model without it has random stem filters). airbench's 64x BN-bias
+the first step (a fresh model without it has random stem filters). ``act_layer`` swaps GELU for
+another activation (a name of `cnnlab.layers.ACT_LAYERS` or a class). airbench's 64x BN-bias
 learning rate is the trainer's ``norm_bias_lr_mult``. Small-input stem: as FastNet (stride 1
 for inputs up to 64 pixels, so 28x28 becomes 14, 7, 3 pixels across the three groups).
 """
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError
+from cnnlab.layers.create import LayerFactory, get_act_layer, make_act
 from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import register_model
 
@@ -70,10 +72,11 @@ class PatchWhitening(nn.Conv2d):
         self.bias.zero_()
 
 
-def conv_bn_gelu(cin: int, cout: int, bn_momentum: float, *, stride: int = 1, pool: bool = False) -> list[nn.Module]:
-    """3x3 conv (no bias), an optional 2x2 max pool, frozen-scale BN, GELU."""
+def conv_bn_act(cin: int, cout: int, bn_momentum: float, act_layer: LayerFactory, *, stride: int = 1,
+                pool: bool = False) -> list[nn.Module]:
+    """3x3 conv (no bias), an optional 2x2 max pool, frozen-scale BN, activation."""
     layers = [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)]
-    return [*layers, *([nn.MaxPool2d(2)] if pool else []), FrozenScaleBatchNorm2d(cout, bn_momentum), nn.GELU()]
+    return [*layers, *([nn.MaxPool2d(2)] if pool else []), FrozenScaleBatchNorm2d(cout, bn_momentum), make_act(act_layer)]
 
 
 class AirNet(ImageClassifier):
@@ -96,22 +99,24 @@ class AirNet(ImageClassifier):
         small_stem: bool | None = None,
         stem: str = "conv",
         whiten_kernel: int = 2,
+        act_layer: str | LayerFactory = "gelu",
     ) -> None:
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
         if stem not in ("conv", "whiten"):
             raise ConfigError(f"airnet stem must be 'conv' or 'whiten', got {stem!r}")
         small = use_small_stem(small_stem, input_size)
+        act = get_act_layer(act_layer)
         if stem == "whiten":
             whiten = PatchWhitening(in_channels, whiten_kernel)
             stem_width = whiten.out_channels
-            self.stem = nn.Sequential(whiten, nn.GELU()) if small else nn.Sequential(whiten, nn.GELU(), nn.MaxPool2d(2))
+            self.stem = nn.Sequential(whiten, make_act(act)) if small else nn.Sequential(whiten, make_act(act), nn.MaxPool2d(2))
         else:
             stem_width = stem_width or widths[0]
-            layers = conv_bn_gelu(in_channels, stem_width, bn_momentum, stride=1 if small else 2)
+            layers = conv_bn_act(in_channels, stem_width, bn_momentum, act, stride=1 if small else 2)
             self.stem = nn.Sequential(*layers) if small else nn.Sequential(*layers, nn.MaxPool2d(2))
         chans = [stem_width, *widths]
         self.groups = nn.Sequential(*(
-            nn.Sequential(*conv_bn_gelu(a, b, bn_momentum, pool=True), *conv_bn_gelu(b, b, bn_momentum))
+            nn.Sequential(*conv_bn_act(a, b, bn_momentum, act, pool=True), *conv_bn_act(b, b, bn_momentum, act))
             for a, b in zip(chans[:-1], chans[1:])
         ))
         self.num_features = widths[-1]

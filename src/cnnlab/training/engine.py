@@ -214,6 +214,16 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
     return _finish(cfg, s, run, dist, best, pos, t_start, speeds)
 
 
+def predict_logits(model: nn.Module, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
+    """Float32 logits (B, K); with ``tta`` the mean of the image's and its left-right mirror's.
+
+    The one flip test-time augmentation: the trainer's test figure, `cnnlab eval --tta` and the
+    report all go through it, so they agree to the image.
+    """
+    logits = model(x).float()
+    return (logits + model(x.flip(-1)).float()) / 2 if tta else logits
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Any, autocast: Any, channels_last: bool,
              dist: distributed.Dist, tta: bool = False) -> tuple[float | None, float | None]:
@@ -229,9 +239,7 @@ def evaluate(model: nn.Module, loader: Any, autocast: Any, channels_last: bool,
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():
-            logits = model(x).float()                     # (B, num_classes)
-            if tta:
-                logits = (logits + model(x.flip(3)).float()) / 2
+            logits = predict_logits(model, x, tta)        # (B, num_classes)
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
