@@ -121,6 +121,35 @@ def test_hflip_mirrors_about_half_of_the_images():
     assert 150 < sum(flipped) < 250
 
 
+def _mirrored_per_image(split, loader, epoch):
+    """{image index: True if the loader mirrored it in ``epoch``} (labels are the indices)."""
+    normalized = lambda img: (img.float() / 255 - 0.5) / 0.25  # noqa: E731 - the loader's mean/std
+    seen = {}
+    for x, y in _epoch(loader, epoch):
+        for image, index in zip(x, y.tolist()):
+            original = normalized(split.images[index])
+            mirrored = torch.allclose(image, original.flip(-1), atol=1e-5)
+            assert mirrored or torch.allclose(image, original, atol=1e-5)
+            seen[index] = mirrored
+    return seen
+
+
+def test_alternate_flip_mirrors_each_image_in_every_other_epoch():
+    split = _split(n=200)
+    loader = _loader(split, augment=AugmentConfig(hflip=True, alternate_flip=True))
+    epochs = [_mirrored_per_image(split, loader, e) for e in range(4)]
+    assert all(len(e) == 200 for e in epochs)
+    assert 70 < sum(epochs[0].values()) < 130                      # a random half first
+    for index in range(200):
+        assert epochs[1][index] != epochs[0][index]                # then the other side
+        assert epochs[2][index] == epochs[0][index] and epochs[3][index] == epochs[1][index]
+    # resuming mid-epoch gives the same flips; with random flips some image repeats its side
+    assert _same(_epoch(loader, 1, start_batch=3), _epoch(loader, 1)[3:])
+    random = _loader(split, augment=AugmentConfig(hflip=True))
+    first, second = (_mirrored_per_image(split, random, e) for e in (0, 1))
+    assert any(first[i] == second[i] for i in range(200))
+
+
 def test_random_erasing_zeroes_one_rectangle_in_the_area_range():
     x = torch.ones(300, 2, 32, 32)
     out = random_erasing(x.clone(), 1.0, torch.Generator().manual_seed(0))

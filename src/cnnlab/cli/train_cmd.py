@@ -27,6 +27,7 @@ def train_command(
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="0..1.", **_OPT),
     crop_padding: Optional[int] = typer.Option(None, "--crop-padding", help="Random crop after padding by N px; 0 = off.", **_OPT),
     hflip: Optional[bool] = typer.Option(None, "--hflip/--no-hflip", help="Random horizontal flips.", **_OPT),
+    alternate_flip: Optional[bool] = typer.Option(None, "--alternate-flip/--random-flip", help="With --hflip: mirror each image in every other epoch instead of at random (airbench).", **_OPT),
     erasing: Optional[float] = typer.Option(None, "--erasing", help="Random-erasing probability per image.", **_OPT),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize images to NxN first (e.g. 32 for lenet5); default: as stored.", **_OPT),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of train held out for validation.", **_OPT),
@@ -96,7 +97,7 @@ def _run_checks(model: str | None, data: str | None, config: Path | None, recipe
 
 _SETTINGS = {
     "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup_epochs",
-    "label_smoothing", "crop_padding", "hflip", "erasing", "val_fraction", "seed", "device", "precision",
+    "label_smoothing", "crop_padding", "hflip", "alternate_flip", "erasing", "val_fraction", "seed", "device", "precision",
     "channels_last", "compile", "ema_decay", "tta", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
     "data_dir", "out", "run_dir", "name", "report", "quiet", "weights", "new_head", "freeze_backbone", "backbone_lr_mult",
     "norm_bias_lr_mult", "image_size",

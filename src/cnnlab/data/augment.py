@@ -7,7 +7,10 @@ and are then moved to the batch's device.
 Augmentation rules (`AugmentConfig`):
 - crop_padding=p: pad each image by p pixels of 0 (black, before normalization) on every side,
   then crop back to (H, W) at a uniformly random offset per image (torchvision RandomCrop(padding=p)).
-- hflip: mirror each image left-right with probability 0.5.
+- hflip: mirror each image left-right with probability 0.5. With alternate_flip, instead, each
+  image is mirrored in every other epoch: a seeded random half of the images in even epochs, the
+  other half in odd ones (airbench's alternating flip: every image is seen both ways every two
+  epochs, where independent coin flips repeat a side a quarter of the time).
 - erasing=q: with probability q per image, set one rectangle to 0 after normalization (the dataset
   mean). Its area is uniform in 2%..33% of the image and its aspect ratio log-uniform in 0.3..3.3,
   as torchvision's RandomErasing defaults; sides are clipped to the image, position uniform.
@@ -23,6 +26,7 @@ import torch
 from cnnlab.errors import ConfigError
 
 ERASE_AREA = (0.02, 0.33)
+ALTERNATE_FLIP_KEY = 0xF11B  # mixed with the seed: the first epoch's flips are not the order's numbers
 ERASE_RATIO = (0.3, 3.3)
 
 
@@ -33,6 +37,7 @@ class AugmentConfig:
     crop_padding: int = 0
     hflip: bool = False
     erasing: float = 0.0  # probability of random erasing (cutout) per image
+    alternate_flip: bool = False  # with hflip: mirror each image in every other epoch, not at random
 
     def __post_init__(self) -> None:
         if self.crop_padding < 0:
@@ -98,18 +103,21 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
     return torch.addcmul(-mean_t / std_t, x, 1.0 / (255.0 * std_t))
 
 
-def random_crop_flip(x: torch.Tensor, padding: int, hflip: bool, gen: torch.Generator) -> torch.Tensor:
+def random_crop_flip(x: torch.Tensor, padding: int, hflip: bool, gen: torch.Generator,
+                     flip: torch.Tensor | None = None) -> torch.Tensor:
     """Random crop of the zero-padded image, then a random left-right flip, as one gather (any dtype).
 
     Pixel (i, j) of the result is padded pixel (i + dy, j' + dx), with j' = W-1-j for flipped images.
+    ``flip`` (B,) bool decides the flips instead of coin tosses (alternating flip).
     """
     b, c, h, w = x.shape
     wp = w + 2 * padding
     dy, dx = torch.randint(0, 2 * padding + 1, (2, b), generator=gen)
     cols = torch.arange(w).expand(b, w)
     if hflip:
-        flip = torch.rand(b, generator=gen) < 0.5
-        cols = torch.where(flip[:, None], w - 1 - cols, cols)
+        if flip is None:
+            flip = torch.rand(b, generator=gen) < 0.5
+        cols = torch.where(flip.cpu()[:, None], w - 1 - cols, cols)
     rows = torch.arange(h)[None, :] + dy[:, None]  # (B, H)
     index = (rows[:, :, None] * wp + (cols + dx[:, None])[:, None, :]).flatten(1).to(x.device)  # (B, H*W)
     padded = torch.nn.functional.pad(x, (padding,) * 4) if padding else x  # zeros around
@@ -153,9 +161,17 @@ def batch_generator(*keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state))
 
 
+def even_epoch_flips(num_images: int, seed: int) -> torch.Tensor:
+    """(num_images,) bool: which images alternating flip mirrors in even epochs (odd epochs: the rest)."""
+    return torch.rand(num_images, generator=batch_generator(seed, ALTERNATE_FLIP_KEY)) < 0.5
+
+
 def prepare_batch(images: torch.Tensor, *, size: Sequence[int], channels: int, mean: Sequence[float],
-                  std: Sequence[float], augment: AugmentConfig | None, gen: torch.Generator | None) -> torch.Tensor:
+                  std: Sequence[float], augment: AugmentConfig | None, gen: torch.Generator | None,
+                  flip: torch.Tensor | None = None) -> torch.Tensor:
     """uint8 (B, C, H, W) on its device -> normalized float32 (B, channels, *size), augmented if asked.
+
+    ``flip`` (B,) bool: the images to mirror (alternating flip); None draws them at random.
 
     Few, fused passes (one gather for crop+flip, one for normalization): each pass is a parallel
     region, and on a busy machine every region costs a thread hand-off.
@@ -166,7 +182,7 @@ def prepare_batch(images: torch.Tensor, *, size: Sequence[int], channels: int, m
     if augment is not None and (augment.crop_padding or augment.hflip):
         if gen is None:
             raise ValueError("random crop/flip augmentation needs a torch.Generator")
-        x = random_crop_flip(x, augment.crop_padding, augment.hflip, gen)
+        x = random_crop_flip(x, augment.crop_padding, augment.hflip, gen, flip)
     x = normalize(x, mean, std)  # a new float32 tensor: erasing may work in place
     if augment is not None and augment.erasing > 0:
         x = random_erasing(x, augment.erasing, gen)  # after normalization: 0 is the dataset mean

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Protocol, Sequence
 
 import torch
 
-from cnnlab.data.augment import AugmentConfig, batch_generator, prepare_batch
+from cnnlab.data.augment import AugmentConfig, batch_generator, even_epoch_flips, prepare_batch
 from cnnlab.errors import ConfigError
 
 
@@ -109,11 +109,15 @@ class BatchLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         random = self.augment is not None and self.augment.active
-        for j, images, labels in self.source.batches(self.plan(), self.epoch):
+        alternate = random and self.augment.hflip and self.augment.alternate_flip  # type: ignore[union-attr]
+        even_flips = even_epoch_flips(len(self.source), self.seed) if alternate else None
+        plan = self.plan()
+        for j, images, labels in self.source.batches(plan, self.epoch):
             # seeded by the batch's position in the whole epoch, so a resumed tail draws the same numbers
             gen = batch_generator(self.seed, self.epoch, self.rank, self.start_batch + j) if random else None
+            flip = even_flips[plan[j]] ^ bool(self.epoch % 2) if even_flips is not None else None
             x = prepare_batch(images, size=self.image_size, channels=self.channels, mean=self.mean, std=self.std,
-                              augment=self.augment, gen=gen)
+                              augment=self.augment, gen=gen, flip=flip)
             yield x, labels
 
 

@@ -81,18 +81,23 @@ def evaluate_model(
     device: str | torch.device = "cpu",
     gallery: int = GALLERY_SIZE,
     topk: Sequence[int] = (1, 5),
+    channels_last: bool = False,
 ) -> tuple[Metrics, torch.Tensor, torch.Tensor, list[Mistake]]:
     """Run ``model`` over normalized ``(x, y)`` batches; return metrics, probs, labels and mistakes.
 
     Only the ``gallery`` most confident mistakes keep their image, so memory stays small on big splits.
+    ``channels_last``: NHWC activations, as the trainer used them (on CPU several times faster than
+    NCHW for convs, and the same numbers as the run's own test evaluation).
     """
     model.eval().to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     mean_t, std_t = channel_stat(mean, device), channel_stat(std, device)
     all_probs, all_labels, mistakes = [], [], []
     seen = 0
     for x, y in batches:
         x, y = x.to(device), y.to(device)
-        probs = predict_probs(model, x, tta=tta)
+        probs = predict_probs(model, x.contiguous(memory_format=torch.channels_last) if channels_last else x, tta=tta)
         for i, true, pred, prob in most_confident_errors(probs, y, gallery):
             mistakes.append(Mistake(seen + i, true, pred, prob, _denormalize(x[i : i + 1], mean_t, std_t)[0]))
         mistakes = sorted(mistakes, key=lambda m: -m.prob)[:gallery]
@@ -137,10 +142,11 @@ def evaluate(
 
     loaded = load_model(checkpoint, device=device)
     meta = loaded.meta
+    run_config = checkpoint_config(checkpoint)
     if data is None or isinstance(data, str):
         name = data or meta["dataset"]
         # the run's own data: the same validation hold-out; other data: all of its training split
-        options = _dataset_options(checkpoint_config(checkpoint)) if name == meta.get("dataset") else {"val_fraction": 0.0}
+        options = _dataset_options(run_config) if name == meta.get("dataset") else {"val_fraction": 0.0}
         if data_dir is not None:
             options["data_dir"] = data_dir
         bundle = load_dataset(name, image_size=tuple(meta["input_size"]), channels=meta["in_channels"], **options)
@@ -158,7 +164,8 @@ def evaluate(
     loader = make_loader(splits[split], batch_size=batch_size, shuffle=False, mean=meta["mean"], std=meta["std"], device=device)
     classes = list(meta.get("classes") or bundle.classes)
     metrics, probs, labels, mistakes = evaluate_model(
-        loaded.model, loader, classes, mean=meta["mean"], std=meta["std"], tta=tta, device=device
+        loaded.model, loader, classes, mean=meta["mean"], std=meta["std"], tta=tta, device=device,
+        channels_last=bool(run_config.get("channels_last")) and len(meta["input_size"]) == 2,
     )
     return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes)
 

@@ -59,6 +59,7 @@ class TrainConfig:
     label_smoothing: float = 0.0       # 0..1, share of target mass spread over all classes
     crop_padding: int = 0              # random crop after zero-padding by this many pixels; 0 = off
     hflip: bool = False                # random horizontal flip (not for digits/text)
+    alternate_flip: bool = False       # with hflip: mirror each image in every other epoch (airbench)
     erasing: float = 0.0               # probability of random erasing per image
     grad_clip: float = 0.0             # max global gradient L2 norm; 0 = off
     ema_decay: float = 0.0             # EMA of weights, decay per step (e.g. 0.999); 0 = off

@@ -120,7 +120,8 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
                           f"process of {cfg.data}; use --batch-size {max(1, per_process // 4)} or less")
     common = dict(mean=bundle.mean, std=bundle.std, device=device, num_workers=cfg.num_workers,
                   shard=(dist.rank, dist.world_size) if dist.enabled else None)
-    augment = AugmentConfig(crop_padding=cfg.crop_padding, hflip=cfg.hflip, erasing=cfg.erasing)
+    augment = AugmentConfig(crop_padding=cfg.crop_padding, hflip=cfg.hflip, erasing=cfg.erasing,
+                            alternate_flip=cfg.alternate_flip)
     # drop_last: every step sees a full batch (no tiny last batch for BatchNorm, one shape to compile)
     train_loader = make_loader(bundle.train, batch_size=cfg.batch_size, shuffle=True, augment=augment,
                                seed=cfg.seed, drop_last=True, **common)
