@@ -34,6 +34,7 @@ def eval_command(
     data: Optional[str] = typer.Option(None, "--data", help="Dataset to evaluate on (default: the run's own)."),
     split: str = typer.Option("test", help="train | val | test."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average over the image and its mirror."),
+    tta_translate: bool = typer.Option(False, "--tta-translate", help="With --tta: also the image shifted 1 pixel up-left and down-right, and their mirrors."),
     which: str = typer.Option("best", help="Checkpoint of a run folder: best | last."),
     batch_size: int = typer.Option(256, help="Images per forward pass."),
     device: str = DEVICE_OPT,
@@ -42,7 +43,8 @@ def eval_command(
     """Accuracy, top-k accuracy, loss, per-class precision/recall/F1 and the confusion matrix."""
     from cnnlab.eval import evaluate
 
-    result = evaluate(run, data=data, split=split, tta=tta, which=which, batch_size=batch_size, device=_device(device))
+    result = evaluate(run, data=data, split=split, tta=tta, which=which, batch_size=batch_size, device=_device(device),
+                      tta_translate=tta_translate)
     if as_json:
         _print_json(result.to_dict())
         return

@@ -12,6 +12,7 @@ from cnnlab.errors import ConfigError
 from cnnlab.eval.metrics import Metrics, compute_metrics, most_confident_errors
 from cnnlab.eval.predict import channel_stat
 from cnnlab.eval.runs import require_checkpoint, resolve_run
+from cnnlab.training.tta import TestTimeAugmentation, as_tta
 
 GALLERY_SIZE = 16  # most confidently wrong images kept for the report
 
@@ -39,6 +40,7 @@ class EvalResult:
     probs: torch.Tensor
     labels: torch.Tensor
     mistakes: list[Mistake] = field(default_factory=list)
+    tta_translate: bool = False  # with tta: the 1-pixel shifted views too
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no tensors, no images)."""
@@ -47,6 +49,7 @@ class EvalResult:
             "split": self.split,
             "checkpoint": self.checkpoint,
             "tta": self.tta,
+            "tta_translate": self.tta_translate,
             **self.metrics.to_dict(),
             "mistakes": [
                 {"index": m.index, "true": self.metrics.classes[m.true], "pred": self.metrics.classes[m.pred], "prob": m.prob}
@@ -61,12 +64,10 @@ def _denormalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torc
 
 
 @torch.no_grad()
-def predict_probs(model: nn.Module, x: torch.Tensor, *, tta: bool = False) -> torch.Tensor:
-    """Softmax probabilities; with ``tta`` of the mean logits of the image and its horizontal flip
-    (the trainer's rule, so `cnnlab eval --tta` reproduces a TTA run's test accuracy)."""
-    from cnnlab.training.engine import predict_logits
-
-    return predict_logits(model, x, tta).softmax(1)
+def predict_probs(model: nn.Module, x: torch.Tensor, *, tta: bool | TestTimeAugmentation = False) -> torch.Tensor:
+    """Softmax probabilities; with ``tta`` of the mean logits over the views (True: image and mirror),
+    the trainer's rule, so `cnnlab eval --tta` reproduces a TTA run's test accuracy."""
+    return as_tta(tta)(model, x).softmax(1)
 
 
 @torch.no_grad()
@@ -82,6 +83,7 @@ def evaluate_model(
     gallery: int = GALLERY_SIZE,
     topk: Sequence[int] = (1, 5),
     channels_last: bool = False,
+    tta_translate: bool = False,
 ) -> tuple[Metrics, torch.Tensor, torch.Tensor, list[Mistake]]:
     """Run ``model`` over normalized ``(x, y)`` batches; return metrics, probs, labels and mistakes.
 
@@ -93,11 +95,12 @@ def evaluate_model(
     if channels_last:
         model.to(memory_format=torch.channels_last)
     mean_t, std_t = channel_stat(mean, device), channel_stat(std, device)
+    views = TestTimeAugmentation.for_data(tta, tta_translate, mean, std)
     all_probs, all_labels, mistakes = [], [], []
     seen = 0
     for x, y in batches:
         x, y = x.to(device), y.to(device)
-        probs = predict_probs(model, x.contiguous(memory_format=torch.channels_last) if channels_last else x, tta=tta)
+        probs = predict_probs(model, x.contiguous(memory_format=torch.channels_last) if channels_last else x, tta=views)
         for i, true, pred, prob in most_confident_errors(probs, y, gallery):
             mistakes.append(Mistake(seen + i, true, pred, prob, _denormalize(x[i : i + 1], mean_t, std_t)[0]))
         mistakes = sorted(mistakes, key=lambda m: -m.prob)[:gallery]
@@ -128,6 +131,7 @@ def evaluate(
     device: str | torch.device = "cpu",
     which: str = "best",
     data_dir: str | Path | None = None,
+    tta_translate: bool = False,
 ) -> EvalResult:
     """Evaluate a run (folder or checkpoint) on ``split`` of its dataset, or of ``data``.
 
@@ -165,9 +169,9 @@ def evaluate(
     classes = list(meta.get("classes") or bundle.classes)
     metrics, probs, labels, mistakes = evaluate_model(
         loaded.model, loader, classes, mean=meta["mean"], std=meta["std"], tta=tta, device=device,
-        channels_last=bool(run_config.get("channels_last")) and len(meta["input_size"]) == 2,
+        channels_last=bool(run_config.get("channels_last")) and len(meta["input_size"]) == 2, tta_translate=tta_translate,
     )
-    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes)
+    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, tta and tta_translate)
 
 
 def checkpoint_config(checkpoint: Path) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class TrainConfig:
     grad_clip: float = 0.0             # max global gradient L2 norm; 0 = off
     ema_decay: float = 0.0             # EMA of weights, decay per step (e.g. 0.999); 0 = off
     tta: bool = False                  # final test evaluation averages logits of the image and its mirror
+    tta_translate: bool = False        # with tta: also 1-pixel shifted pairs (airbench's multi-crop TTA)
     # hardware and numerics
     device: str = "auto"               # auto | cpu | cuda | cuda:N
     precision: str = "fp32"            # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA, with GradScaler)

@@ -26,6 +26,7 @@ from cnnlab.training.run import RunDir, new_run_path
 from cnnlab.training.sanity import chance_warning, sanity_checks
 from cnnlab.training.setup import Session, build_session, check_names, torch_settings
 from cnnlab.training.stop import EXIT_CODES, StopRequest
+from cnnlab.training.tta import TestTimeAugmentation, as_tta
 
 # settings a resumed run may change: they do not alter the numbers
 RESUMABLE_OVERRIDES = {"quiet", "report", "device", "data_dir", "num_workers", "threads"}
@@ -214,32 +215,23 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
     return _finish(cfg, s, run, dist, best, pos, t_start, speeds)
 
 
-def predict_logits(model: nn.Module, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
-    """Float32 logits (B, K); with ``tta`` the mean of the image's and its left-right mirror's.
-
-    The one flip test-time augmentation: the trainer's test figure, `cnnlab eval --tta` and the
-    report all go through it, so they agree to the image.
-    """
-    logits = model(x).float()
-    return (logits + model(x.flip(-1)).float()) / 2 if tta else logits
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Any, autocast: Any, channels_last: bool,
-             dist: distributed.Dist, tta: bool = False) -> tuple[float | None, float | None]:
+             dist: distributed.Dist, tta: bool | TestTimeAugmentation = False) -> tuple[float | None, float | None]:
     """(mean cross-entropy in nats, accuracy 0..1) of ``model`` over ``loader``; (None, None) without one.
 
-    ``tta``: average the logits of each image and its left-right mirror (flip test-time augmentation).
+    ``tta``: average the logits over views of each image (True: the image and its mirror).
     """
     if loader is None:
         return None, None
     model.eval()
+    views = as_tta(tta)
     loss_sum, correct, seen = 0.0, 0.0, 0.0
     for x, y in loader:                                   # x (B, C, H, W), y (B,)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():
-            logits = predict_logits(model, x, tta)        # (B, num_classes)
+            logits = views(model, x)                      # (B, num_classes)
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
@@ -302,12 +294,14 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
     loaded = load_model(run.path, which="best", device=dist.device)
     model = loaded.model.to(memory_format=torch.channels_last) if cfg.channels_last else loaded.model
     # fp32, whatever the training precision: the figure `cnnlab eval` and the report reproduce
-    test_loss, test_acc = evaluate(model, s.test_loader, contextlib.nullcontext, cfg.channels_last, dist, cfg.tta)
+    tta = TestTimeAugmentation.for_data(cfg.tta, cfg.tta_translate, s.meta["mean"], s.meta["std"])
+    test_loss, test_acc = evaluate(model, s.test_loader, contextlib.nullcontext, cfg.channels_last, dist, tta)
     results = {
         "status": "completed", "model": cfg.model, "dataset": s.meta["dataset"],
         "test_acc": test_acc, "test_loss": test_loss,
         "best_val_acc": best["val_acc"] if s.val_loader is not None else None, "best_epoch": best["epoch"],
-        "evaluated": f"{loaded.path.name} ({'EMA' if s.ema is not None else 'raw'} weights{', flip TTA' if cfg.tta else ''})",
+        "evaluated": f"{loaded.path.name} ({'EMA' if s.ema is not None else 'raw'} weights"
+                     f"{', ' + tta.description if tta.flip else ''})",
         "epochs": cfg.epochs, "steps": pos.step, "params": sum(p.numel() for p in model.parameters()),
         "train_time_s": round(train_time, 2),
         "images_per_s": round(sorted(speeds)[len(speeds) // 2]) if speeds else None,  # median over epochs

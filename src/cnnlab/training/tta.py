@@ -1,0 +1,61 @@
+"""Test-time augmentation: average a model's logits over a few views of each image.
+
+``flip``: the image and its left-right mirror. ``translate`` (with flip): also the mirrored pairs
+of the image shifted by one pixel up-left and down-right, the uncovered border filled with black
+as the training crops pad; the original pair weighs 1/2 and each shifted pair 1/4 (airbench's
+multi-crop TTA, arXiv:2404.00498). The trainer's test figure, `cnnlab eval --tta` and the report
+all go through `TestTimeAugmentation`, so they agree to the image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TestTimeAugmentation:
+    __test__ = False  # not a pytest test class despite the name
+
+    flip: bool = False
+    translate: bool = False
+    fill: tuple[float, ...] = (0.0,)  # per channel: the normalised value of a black pixel
+
+    @classmethod
+    def for_data(cls, flip: bool, translate: bool, mean: Sequence[float], std: Sequence[float]) -> "TestTimeAugmentation":
+        """The views for images normalised with ``mean``/``std`` (0..1 scale): black is -mean/std."""
+        return cls(flip, flip and translate, tuple(-m / s for m, s in zip(mean, std)))
+
+    @property
+    def description(self) -> str:
+        return "flip + translate TTA" if self.translate else "flip TTA" if self.flip else ""
+
+    def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Float32 logits (B, K) of images ``x`` (B, C, H, W), averaged over the views."""
+        if not self.flip:
+            return model(x).float()
+        logits = self._mirrored_pair(model, x)
+        if not self.translate:
+            return logits
+        h, w = x.shape[-2:]
+        fill = torch.tensor(self.fill, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        padded = fill.expand(x.shape[0], x.shape[1], h + 2, w + 2).clone(memory_format=torch.preserve_format)
+        padded[..., 1:h + 1, 1:w + 1] = x
+        shifted = [padded[..., :h, :w], padded[..., 2:, 2:]]   # content moved down-right, up-left
+        shifted_logits = sum(self._mirrored_pair(model, view.contiguous(memory_format=_format(x))) for view in shifted)
+        return logits / 2 + shifted_logits / 4
+
+    @staticmethod
+    def _mirrored_pair(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return (model(x).float() + model(x.flip(-1)).float()) / 2
+
+
+def _format(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+
+
+def as_tta(tta: bool | TestTimeAugmentation) -> TestTimeAugmentation:
+    """A TestTimeAugmentation from a flag (True: flip) or itself."""
+    return tta if isinstance(tta, TestTimeAugmentation) else TestTimeAugmentation(flip=bool(tta))

@@ -1,0 +1,34 @@
+"""Test-time augmentation: the views and their weights, by hand."""
+from __future__ import annotations
+
+import torch
+
+from cnnlab.training.tta import TestTimeAugmentation, as_tta
+
+
+def _shift(x: torch.Tensor, fill: torch.Tensor, down: int, right: int) -> torch.Tensor:
+    """x with its content moved by (down, right) pixels, the border filled with ``fill`` (per channel)."""
+    out = fill.view(1, -1, 1, 1).expand_as(x).clone()
+    h, w = x.shape[-2:]
+    out[..., max(down, 0):h + min(down, 0), max(right, 0):w + min(right, 0)] = \
+        x[..., max(-down, 0):h + min(-down, 0), max(-right, 0):w + min(-right, 0)]
+    return out
+
+
+def test_views_and_weights():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 5 * 6, 4))
+    x = torch.randn(3, 2, 5, 6)
+    mean, std = (0.2, 0.5), (0.4, 0.25)
+    fill = torch.tensor([-m / s for m, s in zip(mean, std)])
+    pair = lambda z: (model(z) + model(z.flip(-1))) / 2  # noqa: E731
+    with torch.no_grad():
+        assert torch.equal(TestTimeAugmentation()(model, x), model(x))
+        torch.testing.assert_close(as_tta(True)(model, x), pair(x))
+        multi = TestTimeAugmentation.for_data(True, True, mean, std)
+        expected = pair(x) / 2 + (pair(_shift(x, fill, 1, 1)) + pair(_shift(x, fill, -1, -1))) / 4
+        torch.testing.assert_close(multi(model, x), expected)
+        # channels-last input: same numbers
+        torch.testing.assert_close(multi(model, x.contiguous(memory_format=torch.channels_last)), expected)
+    assert multi.description == "flip + translate TTA" and as_tta(True).description == "flip TTA"
+    assert not TestTimeAugmentation.for_data(False, True, mean, std).translate  # translate needs flip
