@@ -84,3 +84,29 @@ def test_bad_virtual_sv_settings_exit_2(tmp_path, capsys, copies, classifier, me
     assert code == 2 and message in err
     with pytest.raises(ConfigError, match=re.escape(message)):
         check_copies(copies, classifier)
+
+
+def test_tta_shifts_sum_the_scores_of_the_shifted_views(tmp_path):
+    """--tta-shifts 4 with --hflip: a test image's class is the argmax of the summed scores of 10
+    views: the image, its mirror, and both shifted one pixel in four directions."""
+    options = ClassifierOptions(max_iter=300)
+    config = FeatureRunConfig("pixels", "digits", classifier="logreg", limit=300, hflip=True, tta_shifts=4,
+                              use_cache=False, classifier_options=options)
+    result = run_features(config, tmp_path / "run", show_progress=False)
+    assert result.results["test_views"] == 10
+
+    _, splits = load_splits(config)
+    flat = lambda images: images.reshape(len(images), -1) / 255.0  # noqa: E731 - the pixels extractor
+    train, labels = splits["train"]
+    reference = build_classifier("logreg", options, standardize=False)
+    reference.fit(flat(np.concatenate([train, train[..., ::-1]])), np.tile(labels, 2))
+    test = splits["test"][0]
+    views = [v for image in (test, test[..., ::-1]) for v in [image] + [translate(image, d, r) for d, r in SHIFTS[4]]]
+    scores = sum(reference.decision_function(flat(v)) for v in views)
+    assert result.results["test_acc"] == pytest.approx((scores.argmax(1) == splits["test"][1]).mean())
+
+
+def test_bad_tta_shifts_exit_2(tmp_path, capsys):
+    code, _, err = run_cli(["features", "pixels", "--data", "digits", "--limit", "50", "--tta-shifts", "5", "-q",
+                            "--no-cache", "--out", tmp_path / "bad"], capsys)
+    assert code == 2 and "--tta-shifts takes 0 (off), 4" in err

@@ -43,6 +43,7 @@ def features_command(
     kernel_components: int = typer.Option(3000, "--kernel-components", min=1, help="rbf-svm: training samples of the Nystroem kernel map.", rich_help_panel=_CLF),
     pca: int = typer.Option(0, "--pca", min=0, help="Project the standardised features on their first N principal components first (0 = off); speeds up kernel-svm.", rich_help_panel=_CLF),
     virtual_sv: int = typer.Option(0, "--virtual-sv", min=0, help="kernel-svm: refit on the support vectors plus 4 (or 8) copies of each shifted by 1 pixel (virtual support vectors); 0 = off.", rich_help_panel=_CLF),
+    tta_shifts: int = typer.Option(0, "--tta-shifts", min=0, help="Also score each val/test image (and its mirror) shifted by 1 pixel 4 (or 8) ways, summing the scores; 0 = off. Pairs with --virtual-sv.", rich_help_panel=_DATA),
     gamma: Optional[float] = typer.Option(None, "--gamma", help="rbf-svm, kernel-svm: RBF width; default 1/(D * feature variance).", rich_help_panel=_CLF),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -55,7 +56,7 @@ def features_command(
     from cnnlab.features.run import default_run_dir
 
     config = FeatureRunConfig(
-        method=method, dataset=data, classifier=classifier, limit=limit, hflip=hflip, virtual_sv=virtual_sv,
+        method=method, dataset=data, classifier=classifier, limit=limit, hflip=hflip, virtual_sv=virtual_sv, tta_shifts=tta_shifts,
         data_dir=str(data_dir) if data_dir else None, val_fraction=val_fraction, seed=seed, image_size=image_size,
         cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache, batch_size=batch_size,
         features=FeatureOptions(hog_cell=hog_cell, hog_bins=hog_bins, hog_block=hog_block, hog_sqrt=hog_sqrt, hist_bins=hist_bins,

@@ -36,7 +36,7 @@ from cnnlab.features.classifiers import ClassifierOptions, build_classifier, lin
 from cnnlab.features.compute import FeatureSet, compute_features, progress_bar, transform_batched
 from cnnlab.features._base import FeatureOptions
 from cnnlab.features.extractors import build_extractor
-from cnnlab.features.virtual import check_copies, refit_with_virtual_support_vectors
+from cnnlab.features.virtual import SHIFTS, check_copies, check_shifts, refit_with_virtual_support_vectors, translate
 
 WEIGHTS_FILE = "weights.npz"
 # training accuracy is measured on the first this-many training samples: an exact kernel SVM
@@ -59,6 +59,7 @@ class FeatureRunConfig:
     image_size: int | None = None  # resize images to image_size x image_size first
     hflip: bool = False  # also train on every training image's mirror; score each test image and its mirror
     virtual_sv: int = 0  # kernel-svm: refit on the support vectors + this many 1-pixel shifts of each (0, 4, 8)
+    tta_shifts: int = 0  # also score val/test images (and mirrors) shifted by 1 pixel this many ways (0, 4, 8)
     cache_dir: str | None = None  # None: the per-user cache
     use_cache: bool = True
     batch_size: int = 2000  # images per extractor call
@@ -93,16 +94,38 @@ def with_mirrors(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, 
     return {**splits, **mirrors}
 
 
+def shift_suffix(down: int, right: int) -> str:
+    """The suffix of a split's view shifted by (down, right) pixels (FeatureRunConfig.tta_shifts)."""
+    return f"_shift{down:+d}{right:+d}"
+
+
+def with_shifted_views(splits: dict[str, tuple[np.ndarray, np.ndarray]], copies: int,
+                       names: tuple[str, ...] = ("val", "test")) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``splits`` plus, for the splits ``names`` and their mirrors, copies shifted by one pixel (`SHIFTS`)."""
+    views = dict(splits)
+    for name, (images, labels) in splits.items():
+        if name in names or name.removesuffix(MIRROR) in names:
+            for down, right in SHIFTS[copies]:
+                views[name + shift_suffix(down, right)] = (translate(images, down, right), labels)
+    return views
+
+
+def view_names(features: FeatureSet, name: str) -> list[str]:
+    """The computed views of split ``name``: itself, its mirror, their shifted copies."""
+    return [view for view in features.x if view == name or view.startswith(name + "_")]
+
+
 def predict_split(pipeline: Any, features: FeatureSet, name: str, limit: int | None = None) -> np.ndarray:
-    """Predicted classes of split ``name``; with its mirror computed, from the sum of both views' scores.
+    """Predicted classes of split ``name``; with views computed (mirror, shifts), from their summed scores.
 
     Summing decision scores is test-time augmentation for any classifier with ``decision_function``
     (a kernel SVM's one-vs-rest scores: votes plus a confidence term).
     """
     x = features.x[name][:limit]
-    if name + MIRROR not in features.x or not len(x):
+    views = view_names(features, name)
+    if len(views) == 1 or not len(x):
         return pipeline.predict(x)
-    scores = pipeline.decision_function(x) + pipeline.decision_function(features.x[name + MIRROR][:limit])
+    scores = sum(pipeline.decision_function(features.x[view][:limit]) for view in views)
     if scores.ndim == 1:  # two classes: one score, positive = classes_[1]
         return pipeline.classes_[(scores > 0).astype(int)]
     return pipeline.classes_[scores.argmax(1)]
@@ -174,6 +197,7 @@ def fit_and_evaluate(
         **{f"n_{name}": int(len(features.y[name])) for name in SPLITS},  # images, mirrors not counted
         "hflip": "train + mirrors; test scores of image + mirror" if "train" + MIRROR in features.x else False,
         "virtual_sv": virtual,  # False, or the copies per support vector and the sample counts of both fits
+        "test_views": len(view_names(features, "test")),  # summed per test image: itself, mirror, shifts
     }
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)  # rows true, columns predicted
     np.add.at(confusion, (features.y["test"], test_pred), 1)
@@ -187,9 +211,12 @@ def run_features(
     extractor = build_extractor(config.method, config.features)  # bad names fail before loading data
     build_classifier(config.classifier, config.classifier_options)
     check_copies(config.virtual_sv, config.classifier)
+    check_shifts(config.tta_shifts)
     bundle, splits = load_splits(config)
     if config.hflip:
         splits = with_mirrors(splits)
+    if config.tta_shifts:
+        splits = with_shifted_views(splits, config.tta_shifts)
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
     features = compute_features(extractor, splits, label=f"{config.dataset}-{extractor.name}", cache=cache,
                                 batch_size=config.batch_size, show_progress=show_progress)

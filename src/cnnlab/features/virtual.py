@@ -35,6 +35,13 @@ def check_copies(copies: int, classifier: str) -> None:
                           f"got {classifier}")
 
 
+def check_shifts(copies: int) -> None:
+    """A clear error for a number of shifted test views that does not exist."""
+    if copies and copies not in SHIFTS:
+        raise ConfigError(f"--tta-shifts takes 0 (off), 4 (1-pixel shifts up, down, left, right) or 8 (also "
+                          f"diagonal), got {copies}")
+
+
 def translate(images: np.ndarray, down: int, right: int) -> np.ndarray:
     """Images (N, C, H, W) moved ``down`` rows and ``right`` columns; uncovered pixels are 0 (black)."""
     out = np.zeros_like(images)
