@@ -43,7 +43,8 @@ def test_recipe_runs_a_few_steps(name, tmp_path):
     saved = yaml.safe_load((tmp_path / name / "config.yaml").read_text())
     assert saved["model"] == load_yaml(recipe_path(name))["model"]
     if saved["tta"]:
-        assert "flip TTA" in results["evaluated"]
+        tta = "flip + translate TTA" if saved.get("tta_translate") else "flip TTA"
+        assert results["evaluated"].endswith(f"{tta})")
 
 
 def test_flip_tta_averages_the_logits_of_image_and_mirror():
