@@ -36,7 +36,8 @@ from cnnlab.features.classifiers import ClassifierOptions, build_classifier, lin
 from cnnlab.features.compute import FeatureSet, compute_features, progress_bar, transform_batched
 from cnnlab.features._base import FeatureOptions
 from cnnlab.features.extractors import build_extractor
-from cnnlab.features.virtual import SHIFTS, check_copies, check_shifts, refit_with_virtual_support_vectors, translate
+from cnnlab.features.virtual import (SHIFTS, check_copies, check_shift_count, refit_with_virtual_support_vectors,
+                                    translate)
 
 WEIGHTS_FILE = "weights.npz"
 # training accuracy is measured on the first this-many training samples: an exact kernel SVM
@@ -211,7 +212,7 @@ def run_features(
     extractor = build_extractor(config.method, config.features)  # bad names fail before loading data
     build_classifier(config.classifier, config.classifier_options)
     check_copies(config.virtual_sv, config.classifier)
-    check_shifts(config.tta_shifts)
+    check_shift_count(config.tta_shifts, "--tta-shifts")
     bundle, splits = load_splits(config)
     if config.hflip:
         splits = with_mirrors(splits)

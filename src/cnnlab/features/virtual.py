@@ -25,21 +25,19 @@ SHIFTS: dict[int, tuple[tuple[int, int], ...]] = {
 }
 
 
+def check_shift_count(copies: int, option: str) -> None:
+    """A clear error for a number of shifted copies that `SHIFTS` does not define."""
+    if copies and copies not in SHIFTS:
+        raise ConfigError(f"{option} takes 0 (off), 4 (1-pixel shifts up, down, left, right) or 8 (also "
+                          f"diagonal), got {copies}")
+
+
 def check_copies(copies: int, classifier: str) -> None:
     """A clear error for a copy count or classifier that virtual support vectors do not support."""
-    if copies and copies not in SHIFTS:
-        raise ConfigError(f"--virtual-sv takes 0 (off), 4 (1-pixel shifts up, down, left, right) or 8 (also "
-                          f"diagonal), got {copies}")
+    check_shift_count(copies, "--virtual-sv")
     if copies and classifier != "kernel-svm":
         raise ConfigError(f"--virtual-sv needs --classifier kernel-svm (the one classifier with support vectors), "
                           f"got {classifier}")
-
-
-def check_shifts(copies: int) -> None:
-    """A clear error for a number of shifted test views that does not exist."""
-    if copies and copies not in SHIFTS:
-        raise ConfigError(f"--tta-shifts takes 0 (off), 4 (1-pixel shifts up, down, left, right) or 8 (also "
-                          f"diagonal), got {copies}")
 
 
 def translate(images: np.ndarray, down: int, right: int) -> np.ndarray:
