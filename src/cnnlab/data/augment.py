@@ -26,8 +26,8 @@ import torch
 from cnnlab.errors import ConfigError
 
 ERASE_AREA = (0.02, 0.33)
-ALTERNATE_FLIP_KEY = 0xF11B  # mixed with the seed: the first epoch's flips are not the order's numbers
 ERASE_RATIO = (0.3, 3.3)
+ALTERNATE_FLIP_KEY = 0xF11B  # mixed with the seed: the first epoch's flips are not the order's numbers
 
 
 @dataclass

@@ -111,6 +111,10 @@ class TrainConfig:
         if bad:
             k = bad[0]
             raise ConfigError(f"{k}={getattr(self, k)!r} is out of range; see `cnnlab train --help` for valid values")
+        for option, needs in (("tta_translate", "tta"), ("alternate_flip", "hflip")):
+            if getattr(self, option) and not getattr(self, needs):
+                flag, other = (f"--{name.replace('_', '-')}" for name in (option, needs))
+                raise ConfigError(f"{flag} works on top of {other}: add {other} (or drop {flag})")
 
     def to_dict(self, *, for_file: bool = False) -> dict[str, Any]:
         """Plain dict (YAML/JSON/checkpoint-safe). ``for_file`` drops fields that must not be re-used."""
