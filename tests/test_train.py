@@ -21,7 +21,7 @@ from cnnlab.models.fastnet import FastNet
 from cnnlab.training import TrainConfig, TrainingDiverged, load_model, read_checkpoint, train
 from cnnlab.training.checkpoint import load_weights, save_checkpoint
 from cnnlab.training.config import load_yaml, merge, resolve_config, save_yaml
-from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
+from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, total_steps
 
 TINY = dict(data="digits", batch_size=64, threads=1, report=False, quiet=True)
 
@@ -120,7 +120,7 @@ def test_recipe_then_config_then_flags(tmp_path):
 
 
 @pytest.mark.parametrize("bad, match", [({"lrr": 0.1}, "Did you mean lr"), ({"epochs": "ten"}, "must be int"),
-                                        ({"epochs": 0}, "epochs"), ({"hflip": 1}, "must be bool"),
+                                        ({"epochs": 0}, "epochs"), ({"epochs": -0.5}, "epochs"), ({"hflip": 1}, "must be bool"),
                                         ({"tta_translate": True}, "--tta-translate works on top of --tta"),
                                         ({"alternate_flip": True}, "--alternate-flip works on top of --hflip")])
 def test_bad_settings_are_config_errors(bad, match):
@@ -154,7 +154,7 @@ def _lrs(cfg: TrainConfig, steps_per_epoch: int) -> list[float]:
     opt = build_optimizer(nn.Linear(2, 2), cfg)
     sched = build_scheduler(opt, cfg, steps_per_epoch)
     lrs = []
-    for _ in range(cfg.epochs * steps_per_epoch):
+    for _ in range(total_steps(cfg.epochs, steps_per_epoch)):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
@@ -182,6 +182,20 @@ def test_schedules_match_their_formulas():
     assert one.index(max(one)) == round(0.25 * total) - 1 and one[0] == pytest.approx(peak / 25)
     assert one[-1] < peak / 1000
     assert _lrs(TrainConfig(schedule="constant", lr=peak, epochs=1), 10) == pytest.approx([peak] * 10)
+    half = _lrs(TrainConfig(schedule="onecycle", lr=peak, epochs=1.5), 10)  # the schedule spans 15 steps
+    assert len(half) == 15 and half.index(max(half)) == round(0.25 * 15) - 1 and half[-1] < peak / 100
+
+
+def test_fractional_epochs_stop_mid_epoch_after_the_whole_schedule(tmp_path):
+    """epochs=1.5: a full epoch, then half of the next, validated and checkpointed; the schedule ends there."""
+    result = train("fastnet_small", epochs=1.5, lr=0.05, run_dir=str(tmp_path / "r"), **TINY)
+    rows = list(csv.DictReader((result.run_dir / "metrics.csv").open()))
+    per_epoch = int(rows[0]["step"])
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert int(rows[1]["step"]) == result.results["steps"] == round(1.5 * per_epoch)
+    assert float(rows[1]["lr"]) < 0.05 / 100              # the one-cycle decay reached its end
+    assert read_checkpoint(result.run_dir / "checkpoints" / "last.pt")["step"] == round(1.5 * per_epoch)
+    assert result.results["epochs"] == 1.5
 
 
 # --- checkpoints ------------------------------------------------------------------------------------
@@ -335,6 +349,7 @@ def test_cli_flags_reach_the_saved_config(tmp_path, capsys):
     assert exit_.value.code in (0, None)
     saved = load_yaml(run / "config.yaml")
     assert (saved["lr"], saved["batch_size"], saved["hflip"], saved["nesterov"], saved["epochs"]) == (0.05, 64, True, False, 1)
+    assert type(saved["epochs"]) is int                    # --epochs takes 1.5, and keeps whole numbers whole
     assert saved["momentum"] == TrainConfig().momentum  # flags not given keep their defaults
     assert f"run folder: {run}" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_:
@@ -364,6 +379,14 @@ def test_final_test_accuracy_is_what_eval_reproduces_after_bf16_training(tmp_pat
 
     result = train("fastnet_small", epochs=1, precision="bf16", channels_last=True, run_dir=str(tmp_path / "r"), **TINY)
     assert evaluate(result.run_dir).metrics.accuracy == pytest.approx(result.results["test_acc"], abs=1e-9)
+
+
+def test_eval_runs_in_the_runs_precision_where_the_device_allows_it():
+    from cnnlab.eval.evaluate import _eval_precision
+
+    assert _eval_precision("bf16", "cpu") == "bf16" and _eval_precision(None, "cpu") == "fp32"
+    assert _eval_precision("fp16", "cpu") == "fp32"        # CUDA-only autocast: an fp16 run is evaluated in fp32 off CUDA
+    assert _eval_precision("fp16", "cuda") == "fp16"
 
 
 def test_image_size_resizes_the_training_images_and_eval_follows(tmp_path):

@@ -15,7 +15,7 @@ def train_command(
     recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="A named recipe, e.g. demo (see --list-recipes).", **_OPT),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of settings (e.g. RUN/config.yaml).", **_OPT),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a stopped run from its folder.", **_OPT),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Passes over the training split.", **_OPT),
+    epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Passes over the training split; 1.5 stops halfway through the second.", **_OPT),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Images per step.", **_OPT),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd | rmsprop | adam | adamw.", **_OPT),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate.", **_OPT),
@@ -71,6 +71,8 @@ def train_command(
         typer.echo("\n".join(recipes()))
         return
     flags: dict[str, Any] = {k: v for k, v in locals().items() if v is not None and k in _SETTINGS}
+    if epochs is not None and epochs.is_integer():
+        flags["epochs"] = int(epochs)  # whole epochs stay integers in config.yaml and results.json
     if check:
         _run_checks(model, data, config, recipe, flags)
         return

@@ -84,13 +84,17 @@ def evaluate_model(
     topk: Sequence[int] = (1, 5),
     channels_last: bool = False,
     tta_translate: bool = False,
+    precision: str = "fp32",
 ) -> tuple[Metrics, torch.Tensor, torch.Tensor, list[Mistake]]:
     """Run ``model`` over normalized ``(x, y)`` batches; return metrics, probs, labels and mistakes.
 
     Only the ``gallery`` most confident mistakes keep their image, so memory stays small on big splits.
-    ``channels_last``: NHWC activations, as the trainer used them (on CPU several times faster than
-    NCHW for convs, and the same numbers as the run's own test evaluation).
+    ``channels_last``, ``precision`` (fp32, bf16 or fp16 autocast): as the trainer ran the model, so
+    the numbers are the run's own test evaluation (and NHWC bf16 is several times faster on a CPU).
     """
+    from cnnlab.training.setup import autocast_for
+
+    autocast = autocast_for(torch.device(device), precision)
     model.eval().to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -100,7 +104,8 @@ def evaluate_model(
     seen = 0
     for x, y in batches:
         x, y = x.to(device), y.to(device)
-        probs = predict_probs(model, x.contiguous(memory_format=torch.channels_last) if channels_last else x, tta=views)
+        with autocast():
+            probs = predict_probs(model, x.contiguous(memory_format=torch.channels_last) if channels_last else x, tta=views)
         for i, true, pred, prob in most_confident_errors(probs, y, gallery):
             mistakes.append(Mistake(seen + i, true, pred, prob, _denormalize(x[i : i + 1], mean_t, std_t)[0]))
         mistakes = sorted(mistakes, key=lambda m: -m.prob)[:gallery]
@@ -170,8 +175,16 @@ def evaluate(
     metrics, probs, labels, mistakes = evaluate_model(
         loaded.model, loader, classes, mean=meta["mean"], std=meta["std"], tta=tta, device=device,
         channels_last=bool(run_config.get("channels_last")) and len(meta["input_size"]) == 2, tta_translate=tta_translate,
+        precision=_eval_precision(run_config.get("precision"), device),
     )
     return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, tta and tta_translate)
+
+
+def _eval_precision(trained: str | None, device: str | torch.device) -> str:
+    """The run's autocast precision, or fp32 where it cannot run (an fp16 run evaluated off CUDA)."""
+    if trained == "fp16" and torch.device(device).type != "cuda":
+        return "fp32"
+    return trained or "fp32"
 
 
 def checkpoint_config(checkpoint: Path) -> dict[str, Any]:

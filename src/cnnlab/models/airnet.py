@@ -64,8 +64,9 @@ class PatchWhitening(nn.Conv2d):
         """Set the filters from images (N, C, H, W): eigen-decomposition of the patch covariance."""
         c, k = self.in_channels, self.kernel_size[0]
         patches = images.unfold(2, k, 1).unfold(3, k, 1)                 # (N, C, H', W', k, k)
-        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).double()
-        eigenvalues, eigenvectors = torch.linalg.eigh(torch.atleast_2d(torch.cov(patches.T)))  # ascending; columns
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).float()
+        covariance = torch.atleast_2d(torch.cov(patches.T)).double()   # float32 sums: 4x faster, ample here
+        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)         # ascending; columns
         filters = (eigenvectors.T / torch.sqrt(eigenvalues.clamp_min(0) + self.eps)[:, None]).flip(0)
         filters = filters.reshape(-1, c, k, k).to(self.weight.dtype)
         self.weight.copy_(torch.cat([filters, -filters]))

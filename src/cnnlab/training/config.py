@@ -40,7 +40,7 @@ class TrainConfig:
     freeze_backbone: bool = False      # with weights: train only the classifier (frozen norms stay in eval mode)
     backbone_lr_mult: float = 1.0      # learning rate of everything but the classifier = lr * this
     # how long
-    epochs: int = 10                   # passes over the training split
+    epochs: int | float = 10           # passes over the training split; 1.5 ends halfway through the 2nd
     batch_size: int = 256              # images per optimizer step (per process under torchrun)
     # optimizer
     optimizer: str = "sgd"             # sgd | rmsprop | adam | adamw
@@ -89,7 +89,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ConfigError for a value that cannot work (names are checked where they are looked up)."""
         checks = {
-            "epochs": self.epochs >= 1,
+            "epochs": self.epochs > 0,
             "batch_size": self.batch_size >= 1,
             "lr": self.lr > 0,
             "val_fraction": 0.0 <= self.val_fraction < 1.0,

@@ -6,7 +6,6 @@ weights once on the test split -> results.json (+ report.html).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from cnnlab.training import distributed
 from cnnlab.training.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
                                      save_checkpoint, set_rng_state)
 from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
+from cnnlab.training.optim import total_steps
 from cnnlab.training.progress import TrainProgress, epoch_line
 from cnnlab.training.run import RunDir, new_run_path
 from cnnlab.training.sanity import chance_warning, sanity_checks
@@ -139,9 +139,9 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
         pos, best, tally = _restore(s, ckpt, dist)
         run.keep_metrics_until(pos.epoch)
     steps_per_epoch = len(s.train_loader)                 # full batches per epoch per process
+    last_step = total_steps(cfg.epochs, steps_per_epoch)  # a fractional last epoch stops mid-way
     speeds: list[float] = []                              # images/s of each epoch run in this process
-    bar = TrainProgress(total_steps=cfg.epochs * steps_per_epoch, done_steps=pos.step, quiet=cfg.quiet,
-                        enabled=dist.is_main)
+    bar = TrainProgress(total_steps=last_step, done_steps=pos.step, quiet=cfg.quiet, enabled=dist.is_main)
     save = lambda name: _save(s, cfg, run, pos, best, tally, dist, name)  # noqa: E731
     if ckpt is None and dist.is_main:
         x, y = next(iter(s.train_loader))                 # the next set_epoch rewinds the loader
@@ -149,9 +149,10 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
             if not check.passed:
                 bar.print(f"warning: {check.name}: {check.detail}")
     try:
-        for epoch in range(pos.epoch, cfg.epochs):
+        for epoch in range(pos.epoch, math.ceil(last_step / steps_per_epoch)):
             s.train_loader.set_epoch(epoch, start_batch=pos.batch)
-            bar.start_epoch(epoch, cfg.epochs, steps_per_epoch, pos.batch)
+            batches = min(steps_per_epoch, last_step - epoch * steps_per_epoch)
+            bar.start_epoch(epoch, cfg.epochs, batches, pos.batch)
             s.net.train()
             lr = s.optimizer.param_groups[0]["lr"]
             t0 = time.perf_counter() - tally[3]
@@ -189,6 +190,8 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
                     save("last")
                 if stopping:
                     return _interrupted(cfg, run, pos, stop, bar)
+                if pos.batch == batches:
+                    break
             # end of epoch: global figures, validation, checkpoints, one metrics row
             seconds = time.perf_counter() - t0
             loss_sum, correct, seen = dist.all_sum(tally[:3])
@@ -293,9 +296,9 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
     dist.barrier()                                        # best.pt is on disk before anyone reads it
     loaded = load_model(run.path, which="best", device=dist.device)
     model = loaded.model.to(memory_format=torch.channels_last) if cfg.channels_last else loaded.model
-    # fp32, whatever the training precision: the figure `cnnlab eval` and the report reproduce
+    # the run's precision and memory layout, as validation used: `cnnlab eval` and the report follow them too
     tta = TestTimeAugmentation.for_data(cfg.tta, cfg.tta_translate, s.meta["mean"], s.meta["std"])
-    test_loss, test_acc = evaluate(model, s.test_loader, contextlib.nullcontext, cfg.channels_last, dist, tta)
+    test_loss, test_acc = evaluate(model, s.test_loader, s.autocast, cfg.channels_last, dist, tta)
     results = {
         "status": "completed", "model": cfg.model, "dataset": s.meta["dataset"],
         "test_acc": test_acc, "test_loss": test_loss,

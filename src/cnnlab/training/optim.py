@@ -111,10 +111,15 @@ SCHEDULES: dict[str, Callable[..., sched.LRScheduler]] = {
 _OWN_WARMUP = {"onecycle"}  # schedules whose warm-up is built in
 
 
+def total_steps(epochs: float, steps_per_epoch: int) -> int:
+    """Optimizer steps in a run of ``epochs`` (fractional epochs end mid-epoch): at least one."""
+    return max(1, round(epochs * steps_per_epoch))
+
+
 def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> sched.LRScheduler:
     """The schedule named by ``cfg.schedule``, preceded by a linear warm-up of ``cfg.warmup_epochs``."""
     build = choose(SCHEDULES, cfg.schedule, "schedule")
-    total = cfg.epochs * steps_per_epoch
+    total = total_steps(cfg.epochs, steps_per_epoch)
     warmup = min(round(cfg.warmup_epochs * steps_per_epoch), total - 1)
     main = build(opt, cfg, total, warmup, steps_per_epoch)
     if warmup <= 0 or cfg.schedule in _OWN_WARMUP:
