@@ -115,3 +115,29 @@ def test_sigterm_saves_at_a_step_boundary_and_resume_ends_with_the_same_weights(
     done = _resume(run_dir)
     assert done.returncode == 0, done.stderr
     _assert_same_final_state(run_dir, reference)
+
+
+def test_a_run_stopped_in_its_fractional_last_epoch_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    """epochs: 1.5 ends mid-epoch; a stop inside that half epoch, then --resume, matches the run left alone."""
+    from cnnlab.training import engine
+
+    (tmp_path / "settings.yaml").write_text(SETTINGS.replace("epochs: 5", "epochs: 1.5"))
+    reference = train(config=tmp_path / "settings.yaml", run_dir=str(tmp_path / "reference")).run_dir
+
+    class StopAtStep47(engine.StopRequest):  # as if SIGTERM arrived in step 47 (epoch 2 holds steps 41-60)
+        calls = 0
+
+        def __bool__(self) -> bool:
+            StopAtStep47.calls += 1
+            if StopAtStep47.calls == 47:
+                self.signal_name = "SIGTERM"
+            return super().__bool__()
+
+    monkeypatch.setattr(engine, "StopRequest", StopAtStep47)
+    stopped = train(config=tmp_path / "settings.yaml", run_dir=str(tmp_path / "stopped"))
+    assert stopped.status == "interrupted"
+    assert read_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")["step"] == 47
+    monkeypatch.undo()
+    assert train(resume=tmp_path / "stopped").status == "completed"
+    _assert_same_final_state(tmp_path / "stopped", reference)
+    assert read_checkpoint(reference / "checkpoints" / "last.pt")["step"] == round(1.5 * (1293 // 32))
