@@ -11,7 +11,7 @@ import pytest
 OPENMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 
 
-def openmp_env_after_cli_import(**preset: str) -> dict[str, str]:
+def openmp_env_after_cli_import(**preset: str) -> dict[str, str | None]:
     """The OpenMP variables a fresh interpreter holds after `import cnnlab.cli`, starting from ``preset``."""
     env = {k: v for k, v in os.environ.items() if k not in OPENMP_VARS} | preset
     code = f"import json, os, cnnlab.cli; print(json.dumps({{k: os.environ.get(k) for k in {OPENMP_VARS!r}}}))"
