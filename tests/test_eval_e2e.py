@@ -108,8 +108,8 @@ def test_compare_trained_and_fake_feature_run(run: Path, tmp_path: Path) -> None
     assert len(comparison.curves["digits-run"]) == 1
 
 
-@pytest.mark.parametrize("translate", [False, True])
-def test_a_tta_run_is_reproduced_by_eval_and_its_report(tmp_path: Path, translate: bool) -> None:
+@pytest.mark.parametrize("translate, grid", [(False, False), (True, False), (True, True)])
+def test_a_tta_run_is_reproduced_by_eval_and_its_report(tmp_path: Path, translate: bool, grid: bool) -> None:
     """A run trained with tta (and channels-last): results.json, `evaluate(tta=True)` and the
     report's default evaluation give the same test accuracy and loss (one flip-TTA rule: mean
     logits; the run's memory format)."""
@@ -117,14 +117,15 @@ def test_a_tta_run_is_reproduced_by_eval_and_its_report(tmp_path: Path, translat
     from cnnlab.training import train
 
     result = train("lenet5_relu", "digits", epochs=1, batch_size=64, image_size=28, tta=True, report=False,
-                   tta_translate=translate, channels_last=True, run_dir=str(tmp_path / "tta-run"), quiet=True,
+                   tta_translate=translate, tta_grid=grid, channels_last=True, run_dir=str(tmp_path / "tta-run"), quiet=True,
                    device="cpu")
     results = result.results
-    assert results["evaluated"].endswith("flip + translate TTA)" if translate else "flip TTA)")
-    evaluated = evaluate(tmp_path / "tta-run", tta=True, tta_translate=translate)
+    views = "flip + 3x3 translate TTA)" if grid else "flip + translate TTA)" if translate else "flip TTA)"
+    assert results["evaluated"].endswith(views)
+    evaluated = evaluate(tmp_path / "tta-run", tta=True, tta_translate=translate, tta_grid=grid)
     assert evaluated.metrics.accuracy == results["test_acc"]
     assert evaluated.metrics.loss == pytest.approx(results["test_loss"], rel=1e-6)
     in_report = _default_evaluation(tmp_path / "tta-run", "cnn", "cpu")
-    assert in_report is not None and in_report.tta and in_report.tta_translate == translate
+    assert in_report is not None and in_report.tta and in_report.tta_translate == translate and in_report.tta_grid == grid
     assert in_report.metrics.accuracy == results["test_acc"]
     assert evaluate(tmp_path / "tta-run").tta is False  # `cnnlab eval` without --tta stays plain

@@ -43,7 +43,8 @@ def test_recipe_runs_a_few_steps(name, tmp_path):
     saved = yaml.safe_load((tmp_path / name / "config.yaml").read_text())
     assert saved["model"] == load_yaml(recipe_path(name))["model"]
     if saved["tta"]:
-        tta = "flip + translate TTA" if saved.get("tta_translate") else "flip TTA"
+        tta = ("flip + 3x3 translate TTA" if saved.get("tta_grid") else
+               "flip + translate TTA" if saved.get("tta_translate") else "flip TTA")
         assert results["evaluated"].endswith(f"{tta})")
 
 

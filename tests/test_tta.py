@@ -32,3 +32,20 @@ def test_views_and_weights():
         torch.testing.assert_close(multi(model, x.contiguous(memory_format=torch.channels_last)), expected)
     assert multi.description == "flip + translate TTA" and as_tta(True).description == "flip TTA"
     assert not TestTimeAugmentation.for_data(False, True, mean, std).translate  # translate needs flip
+
+
+def test_grid_views_and_weights():
+    """The 3x3 grid: the original pair weighs 2/10, each of the eight one-pixel shifts 1/10."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(1 * 5 * 6, 4))
+    x = torch.randn(3, 1, 5, 6)
+    mean, std = (0.3,), (0.5,)
+    fill = torch.tensor([-0.3 / 0.5])
+    pair = lambda z: (model(z) + model(z.flip(-1))) / 2  # noqa: E731
+    grid = TestTimeAugmentation.for_data(True, True, mean, std, grid=True)
+    with torch.no_grad():
+        shifted = [pair(_shift(x, fill, d, r)) for d in (-1, 0, 1) for r in (-1, 0, 1) if (d, r) != (0, 0)]
+        torch.testing.assert_close(grid(model, x), (2 * pair(x) + sum(shifted)) / 10)
+        torch.testing.assert_close(grid(model, x.contiguous(memory_format=torch.channels_last)), (2 * pair(x) + sum(shifted)) / 10)
+    assert grid.description == "flip + 3x3 translate TTA" and len(grid.shifts) == 8
+    assert not TestTimeAugmentation.for_data(True, False, mean, std, grid=True).grid  # grid needs translate

@@ -35,6 +35,7 @@ def eval_command(
     split: str = typer.Option("test", help="train | val | test."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average over the image and its mirror."),
     tta_translate: bool = typer.Option(False, "--tta-translate", help="With --tta: also the image shifted 1 pixel up-left and down-right, and their mirrors."),
+    tta_grid: bool = typer.Option(False, "--tta-grid", help="With --tta-translate: all eight 1-pixel shifts and their mirrors (18 views)."),
     which: str = typer.Option("best", help="Checkpoint of a run folder: best | last."),
     batch_size: int = typer.Option(256, help="Images per forward pass."),
     device: str = DEVICE_OPT,
@@ -44,7 +45,7 @@ def eval_command(
     from cnnlab.eval import evaluate
 
     result = evaluate(run, data=data, split=split, tta=tta, which=which, batch_size=batch_size, device=_device(device),
-                      tta_translate=tta_translate)
+                      tta_translate=tta_translate, tta_grid=tta_grid)
     if as_json:
         _print_json(result.to_dict())
         return

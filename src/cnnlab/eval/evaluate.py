@@ -41,6 +41,7 @@ class EvalResult:
     labels: torch.Tensor
     mistakes: list[Mistake] = field(default_factory=list)
     tta_translate: bool = False  # with tta: the 1-pixel shifted views too
+    tta_grid: bool = False  # with tta_translate: all eight shifts
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no tensors, no images)."""
@@ -50,6 +51,7 @@ class EvalResult:
             "checkpoint": self.checkpoint,
             "tta": self.tta,
             "tta_translate": self.tta_translate,
+            "tta_grid": self.tta_grid,
             **self.metrics.to_dict(),
             "mistakes": [
                 {"index": m.index, "true": self.metrics.classes[m.true], "pred": self.metrics.classes[m.pred], "prob": m.prob}
@@ -85,6 +87,7 @@ def evaluate_model(
     channels_last: bool = False,
     tta_translate: bool = False,
     precision: str = "fp32",
+    tta_grid: bool = False,
 ) -> tuple[Metrics, torch.Tensor, torch.Tensor, list[Mistake]]:
     """Run ``model`` over normalized ``(x, y)`` batches; return metrics, probs, labels and mistakes.
 
@@ -99,7 +102,7 @@ def evaluate_model(
     if channels_last:
         model.to(memory_format=torch.channels_last)
     mean_t, std_t = channel_stat(mean, device), channel_stat(std, device)
-    views = TestTimeAugmentation.for_data(tta, tta_translate, mean, std)
+    views = TestTimeAugmentation.for_data(tta, tta_translate, mean, std, tta_grid)
     all_probs, all_labels, mistakes = [], [], []
     seen = 0
     for x, y in batches:
@@ -137,6 +140,7 @@ def evaluate(
     which: str = "best",
     data_dir: str | Path | None = None,
     tta_translate: bool = False,
+    tta_grid: bool = False,
 ) -> EvalResult:
     """Evaluate a run (folder or checkpoint) on ``split`` of its dataset, or of ``data``.
 
@@ -175,9 +179,10 @@ def evaluate(
     metrics, probs, labels, mistakes = evaluate_model(
         loaded.model, loader, classes, mean=meta["mean"], std=meta["std"], tta=tta, device=device,
         channels_last=bool(run_config.get("channels_last")) and len(meta["input_size"]) == 2, tta_translate=tta_translate,
-        precision=_eval_precision(run_config.get("precision"), device),
+        precision=_eval_precision(run_config.get("precision"), device), tta_grid=tta_grid,
     )
-    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, tta and tta_translate)
+    views = TestTimeAugmentation.for_data(tta, tta_translate, meta["mean"], meta["std"], tta_grid)
+    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, views.translate, views.grid)
 
 
 def _eval_precision(trained: str | None, device: str | torch.device) -> str:

@@ -125,14 +125,14 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]
 def _default_evaluation(run_dir: Path, kind: str, device: str | torch.device) -> EvalResult | None:
     """Evaluate on the test split when the run has a network checkpoint; feature runs have none.
 
-    With the run's test-time augmentation (``tta``, ``tta_translate``), as its own test figure in results.json.
+    With the run's test-time augmentation (``tta``, ``tta_translate``, ``tta_grid``), as its own test figure in results.json.
     """
     checkpoint = resolve_run(run_dir).checkpoint
     if kind == "features" or checkpoint is None:
         return None
     config = checkpoint_config(checkpoint)
     return evaluate(run_dir, split="test", tta=bool(config.get("tta")), tta_translate=bool(config.get("tta_translate")),
-                    device=device)
+                    tta_grid=bool(config.get("tta_grid")), device=device)
 
 
 def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, device: str | torch.device = "cpu") -> Path:

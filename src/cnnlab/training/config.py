@@ -65,6 +65,7 @@ class TrainConfig:
     ema_decay: float = 0.0             # EMA of weights, decay per step (e.g. 0.999); 0 = off
     tta: bool = False                  # final test evaluation averages logits of the image and its mirror
     tta_translate: bool = False        # with tta: also 1-pixel shifted pairs (airbench's multi-crop TTA)
+    tta_grid: bool = False             # with tta_translate: all eight 1-pixel shifts, not only the two diagonal ones
     # hardware and numerics
     device: str = "auto"               # auto | cpu | cuda | cuda:N
     precision: str = "fp32"            # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA, with GradScaler)
@@ -111,7 +112,7 @@ class TrainConfig:
         if bad:
             k = bad[0]
             raise ConfigError(f"{k}={getattr(self, k)!r} is out of range; see `cnnlab train --help` for valid values")
-        for option, needs in (("tta_translate", "tta"), ("alternate_flip", "hflip")):
+        for option, needs in (("tta_translate", "tta"), ("tta_grid", "tta_translate"), ("alternate_flip", "hflip")):
             if getattr(self, option) and not getattr(self, needs):
                 flag, other = (f"--{name.replace('_', '-')}" for name in (option, needs))
                 raise ConfigError(f"{flag} works on top of {other}: add {other} (or drop {flag})")

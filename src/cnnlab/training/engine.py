@@ -297,7 +297,7 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
     loaded = load_model(run.path, which="best", device=dist.device)
     model = loaded.model.to(memory_format=torch.channels_last) if cfg.channels_last else loaded.model
     # the run's precision and memory layout, as validation used: `cnnlab eval` and the report follow them too
-    tta = TestTimeAugmentation.for_data(cfg.tta, cfg.tta_translate, s.meta["mean"], s.meta["std"])
+    tta = TestTimeAugmentation.for_data(cfg.tta, cfg.tta_translate, s.meta["mean"], s.meta["std"], cfg.tta_grid)
     test_loss, test_acc = evaluate(model, s.test_loader, s.autocast, cfg.channels_last, dist, tta)
     results = {
         "status": "completed", "model": cfg.model, "dataset": s.meta["dataset"],

@@ -3,7 +3,9 @@
 ``flip``: the image and its left-right mirror. ``translate`` (with flip): also the mirrored pairs
 of the image shifted by one pixel up-left and down-right, the uncovered border filled with black
 as the training crops pad; the original pair weighs 1/2 and each shifted pair 1/4 (airbench's
-multi-crop TTA, arXiv:2404.00498). The trainer's test figure, `cnnlab eval --tta` and the report
+multi-crop TTA, arXiv:2404.00498). ``grid`` (with translate): all eight one-pixel shifts (a 3x3
+grid of positions), the original pair weighing twice each shifted pair (2/10 against 1/10): 18
+views, three times translate's cost. The trainer's test figure, `cnnlab eval --tta` and the report
 all go through `TestTimeAugmentation`, so they agree to the image.
 """
 from __future__ import annotations
@@ -21,16 +23,27 @@ class TestTimeAugmentation:
 
     flip: bool = False
     translate: bool = False
+    grid: bool = False
     fill: tuple[float, ...] = (0.0,)  # per channel: the normalised value of a black pixel
 
     @classmethod
-    def for_data(cls, flip: bool, translate: bool, mean: Sequence[float], std: Sequence[float]) -> "TestTimeAugmentation":
+    def for_data(cls, flip: bool, translate: bool, mean: Sequence[float], std: Sequence[float],
+                 grid: bool = False) -> "TestTimeAugmentation":
         """The views for images normalised with ``mean``/``std`` (0..1 scale): black is -mean/std."""
-        return cls(flip, flip and translate, tuple(-m / s for m, s in zip(mean, std)))
+        return cls(flip, flip and translate, flip and translate and grid, tuple(-m / s for m, s in zip(mean, std)))
 
     @property
     def description(self) -> str:
+        if self.grid:
+            return "flip + 3x3 translate TTA"
         return "flip + translate TTA" if self.translate else "flip TTA" if self.flip else ""
+
+    @property
+    def shifts(self) -> list[tuple[int, int]]:
+        """(down, right) pixel shifts of the translated pairs."""
+        if self.grid:
+            return [(d, r) for d in (-1, 0, 1) for r in (-1, 0, 1) if (d, r) != (0, 0)]
+        return [(1, 1), (-1, -1)] if self.translate else []
 
     def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Float32 logits (B, K) of images ``x`` (B, C, H, W), averaged over the views."""
@@ -43,9 +56,11 @@ class TestTimeAugmentation:
         fill = torch.tensor(self.fill, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         padded = fill.expand(x.shape[0], x.shape[1], h + 2, w + 2).clone(memory_format=torch.preserve_format)
         padded[..., 1:h + 1, 1:w + 1] = x
-        shifted = [padded[..., :h, :w], padded[..., 2:, 2:]]   # content moved down-right, up-left
+        # content moved by (down, right): output pixel (i, j) is input pixel (i - down, j - right)
+        shifted = [padded[..., 1 - d:1 - d + h, 1 - r:1 - r + w] for d, r in self.shifts]
         shifted_logits = sum(self._mirrored_pair(model, view.contiguous(memory_format=_format(x))) for view in shifted)
-        return logits / 2 + shifted_logits / 4
+        center_weight = 2 if self.grid else len(shifted)    # airbench: 1/2 and 1/4 each; grid: 2/10 and 1/10
+        return (center_weight * logits + shifted_logits) / (center_weight + len(shifted))
 
     @staticmethod
     def _mirrored_pair(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
