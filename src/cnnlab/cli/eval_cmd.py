@@ -43,7 +43,9 @@ def eval_command(
 ) -> None:
     """Accuracy, top-k accuracy, loss, per-class precision/recall/F1 and the confusion matrix."""
     from cnnlab.eval import evaluate
+    from cnnlab.training.config import TTA_OPTION_PAIRS, check_option_pairs
 
+    check_option_pairs({"tta": tta, "tta_translate": tta_translate, "tta_grid": tta_grid}, TTA_OPTION_PAIRS)
     result = evaluate(run, data=data, split=split, tta=tta, which=which, batch_size=batch_size, device=_device(device),
                       tta_translate=tta_translate, tta_grid=tta_grid)
     if as_json:

@@ -23,6 +23,18 @@ from cnnlab.errors import ConfigError
 T = TypeVar("T")
 
 
+# (option, the option it works on top of)
+TTA_OPTION_PAIRS = (("tta_translate", "tta"), ("tta_grid", "tta_translate"))
+
+
+def check_option_pairs(values: dict[str, Any], pairs: tuple[tuple[str, str], ...]) -> None:
+    """ConfigError naming both flags when an option is on without the option it builds on."""
+    for option, needs in pairs:
+        if values[option] and not values[needs]:
+            flag, other = (f"--{name.replace('_', '-')}" for name in (option, needs))
+            raise ConfigError(f"{flag} works on top of {other}: add {other} (or drop {flag})")
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run. Units are in the comments."""
@@ -112,10 +124,7 @@ class TrainConfig:
         if bad:
             k = bad[0]
             raise ConfigError(f"{k}={getattr(self, k)!r} is out of range; see `cnnlab train --help` for valid values")
-        for option, needs in (("tta_translate", "tta"), ("tta_grid", "tta_translate"), ("alternate_flip", "hflip")):
-            if getattr(self, option) and not getattr(self, needs):
-                flag, other = (f"--{name.replace('_', '-')}" for name in (option, needs))
-                raise ConfigError(f"{flag} works on top of {other}: add {other} (or drop {flag})")
+        check_option_pairs(dataclasses.asdict(self), TTA_OPTION_PAIRS + (("alternate_flip", "hflip"),))
 
     def to_dict(self, *, for_file: bool = False) -> dict[str, Any]:
         """Plain dict (YAML/JSON/checkpoint-safe). ``for_file`` drops fields that must not be re-used."""
