@@ -59,8 +59,8 @@ class TestTimeAugmentation:
         # content moved by (down, right): output pixel (i, j) is input pixel (i - down, j - right)
         shifted = [padded[..., 1 - d:1 - d + h, 1 - r:1 - r + w] for d, r in self.shifts]
         shifted_logits = sum(self._mirrored_pair(model, view.contiguous(memory_format=_format(x))) for view in shifted)
-        center_weight = 2 if self.grid else len(shifted)    # airbench: 1/2 and 1/4 each; grid: 2/10 and 1/10
-        return (center_weight * logits + shifted_logits) / (center_weight + len(shifted))
+        # the original pair weighs twice each shifted pair: airbench's 1/2, 1/4, 1/4; the grid's 2/10, 1/10 each
+        return (2 * logits + shifted_logits) / (2 + len(shifted))
 
     @staticmethod
     def _mirrored_pair(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
