@@ -27,7 +27,7 @@ T = TypeVar("T")
 TTA_OPTION_PAIRS = (("tta_translate", "tta"), ("tta_grid", "tta_translate"))
 
 
-def check_option_pairs(values: dict[str, Any], pairs: tuple[tuple[str, str], ...]) -> None:
+def check_option_pairs(values: Mapping[str, Any], pairs: tuple[tuple[str, str], ...]) -> None:
     """ConfigError naming both flags when an option is on without the option it builds on."""
     for option, needs in pairs:
         if values[option] and not values[needs]:
@@ -124,7 +124,7 @@ class TrainConfig:
         if bad:
             k = bad[0]
             raise ConfigError(f"{k}={getattr(self, k)!r} is out of range; see `cnnlab train --help` for valid values")
-        check_option_pairs(dataclasses.asdict(self), TTA_OPTION_PAIRS + (("alternate_flip", "hflip"),))
+        check_option_pairs(vars(self), TTA_OPTION_PAIRS + (("alternate_flip", "hflip"),))
 
     def to_dict(self, *, for_file: bool = False) -> dict[str, Any]:
         """Plain dict (YAML/JSON/checkpoint-safe). ``for_file`` drops fields that must not be re-used."""
