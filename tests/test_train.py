@@ -346,10 +346,11 @@ def test_cli_flags_reach_the_saved_config(tmp_path, capsys):
     run = tmp_path / "r"
     with pytest.raises(SystemExit) as exit_:
         main(["train", "fastnet_small", "--data", "digits", "--epochs", "1", "-b", "64", "--lr", "0.05", "--hflip",
-              "--no-nesterov", "--threads", "1", "--no-report", "-q", "--run-dir", str(run)])
+              "--no-nesterov", "--lookahead", "--threads", "1", "--no-report", "-q", "--run-dir", str(run)])
     assert exit_.value.code in (0, None)
     saved = load_yaml(run / "config.yaml")
     assert (saved["lr"], saved["batch_size"], saved["hflip"], saved["nesterov"], saved["epochs"]) == (0.05, 64, True, False, 1)
+    assert saved["lookahead"] is True
     assert type(saved["epochs"]) is int                    # --epochs takes 1.5, and keeps whole numbers whole
     assert saved["momentum"] == TrainConfig().momentum  # flags not given keep their defaults
     assert f"run folder: {run}" in capsys.readouterr().out

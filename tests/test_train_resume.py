@@ -74,10 +74,13 @@ def _assert_same_final_state(run_dir: Path, reference: Path) -> None:
     got = read_checkpoint(run_dir / "checkpoints" / "last.pt")
     want = read_checkpoint(reference / "checkpoints" / "last.pt")
     assert (got["epoch"], got["batch"], got["step"]) == (want["epoch"], want["batch"], want["step"])
-    for part in ("model", "ema"):
-        assert got[part].keys() == want[part].keys()
-        for name in want[part]:
-            assert torch.equal(got[part][name], want[part][name]), f"{part}.{name} differs"
+    parts = {"model": got["model"], "ema": got["ema"]}, {"model": want["model"], "ema": want["ema"]}
+    if want.get("lookahead") is not None:
+        parts[0]["lookahead"], parts[1]["lookahead"] = got["lookahead"]["slow"], want["lookahead"]["slow"]
+    for part in parts[1]:
+        assert parts[0][part].keys() == parts[1][part].keys()
+        for name in parts[1][part]:
+            assert torch.equal(parts[0][part][name], parts[1][part][name]), f"{part}.{name} differs"
     for a, b in zip(got["optimizer"]["state"].values(), want["optimizer"]["state"].values()):
         assert torch.equal(a["momentum_buffer"], b["momentum_buffer"])
     assert got["scheduler"] == want["scheduler"]
@@ -117,11 +120,14 @@ def test_sigterm_saves_at_a_step_boundary_and_resume_ends_with_the_same_weights(
     _assert_same_final_state(run_dir, reference)
 
 
-def test_a_run_stopped_in_its_fractional_last_epoch_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    """epochs: 1.5 ends mid-epoch; a stop inside that half epoch, then --resume, matches the run left alone."""
+@pytest.mark.parametrize("extra", ["", "lookahead: true\n"], ids=["ema", "ema+lookahead"])
+def test_a_run_stopped_in_its_fractional_last_epoch_resumes_to_the_same_weights(tmp_path, monkeypatch, extra):
+    """epochs: 1.5 ends mid-epoch; a stop inside that half epoch, then --resume, matches the run left alone.
+
+    Step 47 is between two lookahead syncs (45, 50), so the slow weights must come back from the checkpoint."""
     from cnnlab.training import engine
 
-    (tmp_path / "settings.yaml").write_text(SETTINGS.replace("epochs: 5", "epochs: 1.5"))
+    (tmp_path / "settings.yaml").write_text(SETTINGS.replace("epochs: 5", "epochs: 1.5") + extra)
     reference = train(config=tmp_path / "settings.yaml", run_dir=str(tmp_path / "reference")).run_dir
 
     class StopAtStep47(engine.StopRequest):  # as if SIGTERM arrived in step 47 (epoch 2 holds steps 41-60)

@@ -75,6 +75,7 @@ class TrainConfig:
     erasing: float = 0.0               # probability of random erasing per image
     grad_clip: float = 0.0             # max global gradient L2 norm; 0 = off
     ema_decay: float = 0.0             # EMA of weights, decay per step (e.g. 0.999); 0 = off
+    lookahead: bool = False            # airbench's lookahead: every 5 steps, weights := a slow average of them
     tta: bool = False                  # final test evaluation averages logits of the image and its mirror
     tta_translate: bool = False        # with tta: also 1-pixel shifted pairs (airbench's multi-crop TTA)
     tta_grid: bool = False             # with tta_translate: all eight 1-pixel shifts, not only the two diagonal ones

@@ -176,6 +176,8 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
                     s.scaler.step(s.optimizer)
                     s.scaler.update()
                     s.scheduler.step()
+                    if s.lookahead is not None:
+                        s.lookahead.after_step(s.model, pos.step + 1)
                     if s.ema is not None:
                         s.ema.update_parameters(s.model)
                     tally[0] += loss_value * len(y)
@@ -253,6 +255,7 @@ def _save(s: Session, cfg: TrainConfig, run: RunDir, pos: Position, best: dict[s
         "model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
         "scheduler": s.scheduler.state_dict(), "scaler": s.scaler.state_dict(),
         "ema": s.ema.state_dict() if s.ema is not None else None, "rng": rng_state(),
+        "lookahead": s.lookahead.state_dict() if s.lookahead is not None else None,
         "epoch": pos.epoch, "batch": pos.batch, "step": pos.step,
         "best_val_acc": best["val_acc"], "best_epoch": best["epoch"], "epoch_tally": epoch_tally,
     }, run.checkpoint(name))
@@ -265,6 +268,8 @@ def _restore(s: Session, ckpt: Mapping[str, Any], dist: distributed.Dist) -> tup
     s.scaler.load_state_dict(ckpt["scaler"])
     if s.ema is not None:
         s.ema.load_state_dict(ckpt["ema"])
+    if s.lookahead is not None:
+        s.lookahead.load_state_dict(ckpt["lookahead"])
     set_rng_state(ckpt["rng"])                            # last: nothing may draw random numbers after this
     tally = list(ckpt.get("epoch_tally", [0.0] * 4)) if dist.is_main else [0.0, 0.0, 0.0, ckpt["epoch_tally"][3]]
     return (Position(ckpt["epoch"], ckpt["batch"], ckpt["step"]),

@@ -20,7 +20,8 @@ from cnnlab.errors import ConfigError
 from cnnlab.training.config import TrainConfig, choose
 from cnnlab.training.distributed import Dist
 from cnnlab.training.ema import make_ema
-from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
+from cnnlab.training.lookahead import Lookahead, make_lookahead
+from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, total_steps
 from cnnlab.training.transfer import check_transfer, model_kwargs_for, read_pretrained, start_from
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -49,6 +50,7 @@ class Session:
     model: nn.Module                   # the raw model: its state_dict goes into checkpoints
     net: nn.Module                     # what the step calls: model, maybe DDP-wrapped and compiled
     ema: Any | None                    # AveragedModel or None
+    lookahead: Lookahead | None
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
@@ -155,7 +157,8 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
     return Session(
         bundle=bundle, meta={**make_meta(cfg, bundle), "model_kwargs": model_kwargs}, train_loader=train_loader,
         val_loader=eval_loader(bundle.val), test_loader=eval_loader(bundle.test),
-        model=model, net=net, ema=make_ema(model, cfg.ema_decay), optimizer=optimizer, scheduler=scheduler,
+        model=model, net=net, ema=make_ema(model, cfg.ema_decay),
+        lookahead=make_lookahead(model, cfg.lookahead, total_steps(cfg.epochs, len(train_loader))), optimizer=optimizer, scheduler=scheduler,
         scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"),
         loss_fn=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), autocast=autocast,
     )
