@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from cnnlab.training import train
 from cnnlab.training.lookahead import Lookahead
 
 
@@ -69,3 +70,9 @@ def test_the_slow_weights_survive_a_state_dict_round_trip():
     fresh = Lookahead(_model(), total_steps=10)
     fresh.load_state_dict(lookahead.state_dict())
     assert all(torch.equal(fresh.slow[k], lookahead.slow[k]) for k in lookahead.slow)
+
+
+def test_a_short_run_with_lookahead_is_warned_about(tmp_path, capsys):
+    train("linear", "digits", epochs=1, lookahead=True, threads=1, quiet=True, report=False, run_dir=str(tmp_path / "r"))
+    out = capsys.readouterr().out
+    assert "warning: lookahead over only" in out and "drop --lookahead" in out

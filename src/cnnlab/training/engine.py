@@ -29,6 +29,8 @@ from cnnlab.training.stop import EXIT_CODES, StopRequest
 from cnnlab.training.tta import TestTimeAugmentation, as_tta
 
 # settings a resumed run may change: they do not alter the numbers
+LOOKAHEAD_MIN_STEPS = 200  # below this the slow weights lag far behind at the final sync (airbench runs ~1,000+)
+
 RESUMABLE_OVERRIDES = {"quiet", "report", "device", "data_dir", "num_workers", "threads"}
 
 
@@ -148,6 +150,10 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
         for check in sanity_checks(s.model, x, y, s.meta["num_classes"], overfit=False, autocast=s.autocast):
             if not check.passed:
                 bar.print(f"warning: {check.name}: {check.detail}")
+        if s.lookahead is not None and last_step < LOOKAHEAD_MIN_STEPS:
+            bar.print(f"warning: lookahead over only {last_step} steps pulls the final weights back towards early "
+                      f"ones (its last sync keeps {s.lookahead.decay(last_step):.0%} of the slow weights); use it for "
+                      f"runs of {LOOKAHEAD_MIN_STEPS}+ steps, or drop --lookahead")
     try:
         for epoch in range(pos.epoch, math.ceil(last_step / steps_per_epoch)):
             s.train_loader.set_epoch(epoch, start_batch=pos.batch)
