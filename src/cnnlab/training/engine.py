@@ -28,9 +28,9 @@ from cnnlab.training.setup import Session, build_session, check_names, torch_set
 from cnnlab.training.stop import EXIT_CODES, StopRequest
 from cnnlab.training.tta import TestTimeAugmentation, as_tta
 
-# settings a resumed run may change: they do not alter the numbers
 LOOKAHEAD_MIN_STEPS = 200  # below this the slow weights lag far behind at the final sync (airbench runs ~1,000+)
 
+# settings a resumed run may change: they do not alter the numbers
 RESUMABLE_OVERRIDES = {"quiet", "report", "device", "data_dir", "num_workers", "threads"}
 
 
