@@ -1,31 +1,34 @@
 """AirNet's training step with its 3x3 conv stem vs airbench's frozen 2x2 patch-whitening stem.
 
 Same process, alternating rounds (so a busy neighbour slows both alike), random 1x28x28 batches
-of 256, bf16 autocast + channels-last, SGD with Nesterov momentum; the ratio is whiten / conv.
+of 256, channels-last, in the precision `cnnlab train` picks here (``--precision auto``: bf16 autocast
+where the CPU runs bf16 natively, else fp32), SGD with Nesterov momentum; the ratio is whiten / conv.
 
-    nice .venv/bin/python benchmarks/bench_stems.py [--rounds 3] [--steps 10]
+    nice .venv/bin/python benchmarks/bench_stems.py [--rounds 3] [--steps 10] [--precision auto]
 """
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Callable
 
 import torch
 from _machine import machine
 
 from cnnlab.models import create_model
+from cnnlab.numerics import Numerics, resolve_precision
 
 WIDTHS = {"airnet_small": (16, 32, 64), "airnet 24-48-96": (24, 48, 96), "airnet": (32, 64, 128),
           "airnet_wide": (64, 128, 256)}
 
 
-def images_per_s(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+def images_per_s(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, autocast: Callable) -> float:
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9,
                                 nesterov=True)
     for step in range(steps + 2):                          # two untimed warm-up steps
         if step == 2:
             start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast():
             loss = torch.nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -37,11 +40,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16")
     args = p.parse_args()
+    precision, why = resolve_precision(args.precision, "cpu")
+    autocast = Numerics(precision, True, why).autocast("cpu")
     torch.manual_seed(0)
     x = torch.randn(256, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (256,))
     print(machine())
+    print(f"precision: {precision} ({why})")
     print(f"{'widths':<18}{'conv stem img/s':>17}{'whiten stem img/s':>19}{'ratio':>8}")
     for label, widths in WIDTHS.items():
         models = {stem: create_model("airnet", widths=widths, stem=stem).to(memory_format=torch.channels_last)
@@ -49,7 +56,7 @@ def main() -> None:
         speeds: dict[str, list[float]] = {"conv": [], "whiten": []}
         for _ in range(args.rounds):
             for stem, model in models.items():
-                speeds[stem].append(images_per_s(model, x, y, args.steps))
+                speeds[stem].append(images_per_s(model, x, y, args.steps, autocast))
         conv, whiten = (sorted(speeds[s])[len(speeds[s]) // 2] for s in ("conv", "whiten"))  # medians
         print(f"{label:<18}{conv:>17,.0f}{whiten:>19,.0f}{whiten / conv:>7.2f}x")
 

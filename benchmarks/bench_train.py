@@ -2,7 +2,8 @@
 
 A thin wrapper over `cnnlab.bench.bench_train` (the same as `cnnlab bench`), printing the machine
 line shared by every benchmark here. Default: FastNet on Fashion-MNIST's training images
-(1x28x28), batch 256, cnnlab's step in bf16 + channels-last, the textbook loop in fp32 over
+(1x28x28), batch 256, cnnlab's step in the precision and layout `cnnlab train` picks on this CPU
+(``--precision auto``), the textbook loop in fp32 over
 torchvision's FashionMNIST with per-sample transforms; 3 alternating rounds of 20 steps each.
 
     nice .venv/bin/python benchmarks/bench_train.py [--model fastnet] [--input 3x32x32] [--precision fp32]
@@ -24,7 +25,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--precision", default="bf16")
+    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16 (CUDA)")
+    p.add_argument("--channels-last", dest="channels_last", action="store_true", default="auto")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     args = p.parse_args()
     shape = parse_size(args.input, lengths=(3,), what="--input") if args.input else None

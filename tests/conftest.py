@@ -7,6 +7,9 @@ workers do not slow each other down many times over.
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# precision "auto" means fp32 in the suite on every CPU (same numbers everywhere, and bf16 is ~200x
+# slower where it is emulated); tests of the bf16 branch set CNNLAB_CPU_BF16=1 themselves
+os.environ["CNNLAB_CPU_BF16"] = "0"
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
 

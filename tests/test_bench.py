@@ -12,10 +12,13 @@ import torch
 from torch import nn
 
 from cnnlab.bench import bench_train, format_result, matmul_gflops, step_flops
+from cnnlab.bench import peak as peak_module
 from cnnlab.data.locate import SYSTEM_ROOTS
 from cnnlab.errors import ConfigError
+from cnnlab.hardware import PROBE_SIZE
 from cnnlab.inspect import summary
 from cnnlab.models import create_model
+from cnnlab.numerics import EmulatedPrecisionWarning
 
 TINY = dict(batch_size=8, steps=2, warmup=1, rounds=2, peak_size=128, peak_seconds=0.01)
 
@@ -65,12 +68,39 @@ def test_matmul_gflops_is_positive():
     assert matmul_gflops(torch.float32, n=64, seconds=0.01) > 0
 
 
-def test_bf16_channels_last_step_and_no_textbook():
+def test_bf16_channels_last_step_and_no_textbook(monkeypatch):
+    monkeypatch.setenv("CNNLAB_CPU_BF16", "1")          # as on a CPU with native bf16
     r = bench_train("fastnet_small", input_shape=(3, 12, 12), precision="bf16", channels_last=True,
                     textbook=False, **TINY)
-    assert r.textbook is None and r.speedup is None
+    assert r.textbook is None and r.speedup is None and r.emulated == []
+    assert (r.precision, r.channels_last) == ("bf16", True)
     assert r.peak_fraction == pytest.approx(r.achieved_gflops / r.peak_gflops["bf16"])
     assert r.cnnlab.images_per_s > 0
+
+
+def test_an_emulated_bf16_gets_a_small_probe_and_says_so(monkeypatch):
+    monkeypatch.setenv("CNNLAB_CPU_BF16", "0")          # as on an AVX2-only CPU
+    sizes = []
+    real = peak_module.matmul_gflops
+    monkeypatch.setattr(peak_module, "matmul_gflops", lambda dtype, n, **kw: sizes.append((dtype, n)) or real(dtype, n=n, **kw))
+    with pytest.warns(EmulatedPrecisionWarning):
+        r = bench_train("fastnet_small", input_shape=(1, 8, 8), precision="bf16", textbook=False, **TINY)
+    assert r.emulated == ["bf16"] and (torch.bfloat16, PROBE_SIZE) in sizes and (torch.float32, TINY["peak_size"]) in sizes
+    assert "emulated" in format_result(r)
+
+
+def test_auto_picks_fp32_where_bf16_is_emulated_and_every_stage_is_reported(monkeypatch):
+    monkeypatch.setenv("CNNLAB_CPU_BF16", "0")
+    stages = []
+    r = bench_train("fastnet_small", input_shape=(1, 8, 8), textbook=False, progress=stages.append, **TINY)
+    assert r.precision == "fp32" and "no native bf16" in r.numerics
+    assert any(s.startswith("measuring the matmul peak") for s in stages)
+    assert sum(s.startswith("round ") for s in stages) == TINY["rounds"]
+
+
+def test_the_timed_rounds_fit_the_time_budget():
+    r = bench_train("fastnet_small", input_shape=(1, 8, 8), textbook=False, **{**TINY, "steps": 1000}, max_seconds=1e-6)
+    assert r.steps == 1 and r.cnnlab.images == [TINY["batch_size"]] * TINY["rounds"]
 
 
 def test_dataset_images_feed_both_loops():

@@ -3,7 +3,7 @@
     from cnnlab.bench import bench_train, format_result
     print(format_result(bench_train("fastnet", data="fashion-mnist", precision="bf16", channels_last=True)))
 """
-from cnnlab.bench.flops import StepFlops, step_flops
+from cnnlab.inspect.flops import StepFlops, step_flops
 from cnnlab.bench.peak import matmul_gflops
 from cnnlab.bench.throughput import BenchResult, LoopTiming, bench_train, format_result, machine_line
 

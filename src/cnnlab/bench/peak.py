@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Iterable
 
 import torch
+
+from cnnlab.hardware import PROBE_SIZE
 
 # precision name (as in TrainConfig.precision) -> dtype whose matmul peak bounds that training step
 PEAK_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -34,3 +38,24 @@ def matmul_gflops(dtype: torch.dtype = torch.float32, *, n: int = 2048, seconds:
             calls, elapsed = calls + 1, time.perf_counter() - start
         best = max(best, calls * 2 * n**3 / elapsed / 1e9)
     return best
+
+
+@dataclass(frozen=True)
+class Peak:
+    gflops: float          # best GFLOP/s of the square matmul
+    emulated: bool         # the dtype is not native here: a small probe instead of the full-size product
+
+
+def matmul_peaks(precisions: Iterable[str], *, native_bf16: bool, n: int = 2048, seconds: float = 0.5,
+                 device: str | torch.device = "cpu") -> dict[str, Peak]:
+    """The matmul peak of each precision that the device runs natively; an emulated bf16 (a CPU
+    without bf16 instructions runs it ~200x slower: a 2048^2 product would take a minute) gets
+    its speed from a small probe product instead, and is marked as emulated."""
+    dev = torch.device(device)
+    peaks: dict[str, Peak] = {}
+    for name in dict.fromkeys(precisions):
+        emulated = name == "bf16" and dev.type == "cpu" and not native_bf16
+        size = PROBE_SIZE if emulated else n
+        peaks[name] = Peak(matmul_gflops(PEAK_DTYPES[name], n=size, seconds=seconds if not emulated else 0.0,
+                                         repeats=1 if emulated else 3, device=dev), emulated)
+    return peaks

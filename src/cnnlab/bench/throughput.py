@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import os
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,9 +24,11 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from cnnlab.bench.flops import StepFlops, step_flops
-from cnnlab.bench.peak import PEAK_DTYPES, matmul_gflops
+from cnnlab.inspect.flops import StepFlops, step_flops
+from cnnlab.bench.peak import PEAK_DTYPES, matmul_peaks
 from cnnlab.errors import ConfigError
+from cnnlab.hardware import PROBE_SIZE, cpu_info
+from cnnlab.numerics import Numerics, choose_numerics
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 CROP_PADDING = 2
@@ -65,6 +66,8 @@ class BenchResult:
     peak_size: int
     cnnlab: LoopTiming
     textbook: LoopTiming | None
+    emulated: list[str] = field(default_factory=list)  # precisions this CPU only emulates (small probe, not peak_size)
+    numerics: str = ""                    # why this precision and layout (choose_numerics' reason)
 
     @property
     def achieved_gflops(self) -> float:
@@ -94,14 +97,10 @@ class BenchResult:
 
 def machine_line() -> str:
     """CPU model, logical cores, torch threads and the load average the figures were measured under."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_info()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{cpu}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads, load {load:.1f}"
+    return (f"{cpu.describe()}, flags {' '.join(cpu.flags) or 'unknown'}, {os.cpu_count()} logical cores, "
+            f"{torch.get_num_threads()} torch threads, load {load:.1f}")
 
 
 # --- the images both loops train on ---
@@ -163,19 +162,17 @@ def _dataset_images(name: str, data_dir: str | None) -> _Images:
 
 # --- the two training steps ---
 
-def _cnnlab_step(model: nn.Module, precision: str, channels_last: bool, device: torch.device) -> Step:
+def _cnnlab_step(model: nn.Module, numerics: Numerics, device: torch.device) -> Step:
     from cnnlab.training.config import TrainConfig
     from cnnlab.training.optim import build_optimizer
-    from cnnlab.training.setup import autocast_for
 
-    cfg = TrainConfig(lr=LR, momentum=0.9, nesterov=True, weight_decay=5e-4, precision=precision)
+    cfg = TrainConfig(lr=LR, momentum=0.9, nesterov=True, weight_decay=5e-4, precision=numerics.precision)
     optimizer = build_optimizer(model, cfg)
-    autocast = autocast_for(device, precision)
+    autocast = numerics.autocast(device)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> float:
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = numerics.layout(x)
         with autocast():
             loss = loss_fn(model(x), y)
         optimizer.zero_grad(set_to_none=True)
@@ -244,23 +241,29 @@ def _time_round(step: Step, batches: Iterator[Any], steps: int, timing: LoopTimi
 
 def bench_train(model: str, *, input_shape: Sequence[int] | None = None, data: str | None = None,
                 data_dir: str | None = None, batch_size: int = 256, steps: int = 20, warmup: int = 3,
-                rounds: int = 3, precision: str = "fp32", channels_last: bool = False, textbook: bool = True,
+                rounds: int = 3, precision: str = "auto", channels_last: bool | str = "auto", textbook: bool = True,
                 num_classes: int = 10, device: str | torch.device = "cpu", seed: int = 0,
-                peak_size: int = 2048, peak_seconds: float = 0.5) -> BenchResult:
+                peak_size: int = 2048, peak_seconds: float = 0.5, max_seconds: float = 40.0,
+                progress: Callable[[str], None] | None = None) -> BenchResult:
     """Benchmark one training step of ``model`` (a registry name) and compare it with a textbook loop.
 
     Images come from ``data`` (a dataset name; its own shape) or are random uint8 of ``input_shape``
-    (C, H, W). Every loop runs ``warmup`` untimed steps, then ``rounds`` timed rounds of ``steps`` steps.
-    The peak is the best GFLOP/s of ``peak_size`` x ``peak_size`` matmuls over about ``peak_seconds``.
+    (C, H, W). Every loop runs ``warmup`` untimed steps, then ``rounds`` timed rounds of ``steps`` steps,
+    fewer steps where that would take more than ``max_seconds`` in all. The peak is the best GFLOP/s of
+    ``peak_size`` x ``peak_size`` matmuls over about ``peak_seconds``, for the precisions this device
+    runs natively. ``precision``/``channels_last``: "auto" decides as `cnnlab train` does.
+    ``progress`` receives a line as each stage starts.
     """
     from cnnlab.models import create_model
 
-    if min(batch_size, steps, rounds) < 1 or warmup < 0:
-        raise ConfigError("batch_size, steps and rounds must be >= 1 and warmup >= 0")
-    if precision not in PEAK_DTYPES:
-        raise ConfigError(f"unknown precision {precision!r}; choose one of: {', '.join(PEAK_DTYPES)}")
+    say = progress or (lambda line: None)
+    if min(batch_size, steps, rounds) < 1 or warmup < 0 or max_seconds <= 0:
+        raise ConfigError("batch_size, steps, rounds and max_seconds must be >= 1 (> 0) and warmup >= 0")
+    if precision not in PEAK_DTYPES and precision != "auto":
+        raise ConfigError(f"unknown precision {precision!r}; choose one of: auto, {', '.join(PEAK_DTYPES)}")
     dev = torch.device(device)
     if data is not None:
+        say(f"loading {data}")
         images = _dataset_images(data, data_dir)
         shape = (images.split.channels, *images.split.image_size)
         if input_shape is not None and tuple(input_shape) != shape:
@@ -276,43 +279,57 @@ def bench_train(model: str, *, input_shape: Sequence[int] | None = None, data: s
 
     torch.manual_seed(seed)
     net = create_model(model, num_classes=num_classes, in_channels=shape[0], input_size=tuple(shape[1:]))
+    say("choosing precision and layout")
+    numerics = choose_numerics(precision, channels_last, dev, model=net, batch_shape=(batch_size, *shape))
+    say(f"numerics: {numerics.reason}")
     flops = step_flops(net, shape, device=dev)
-    peaks = {name: matmul_gflops(PEAK_DTYPES[name], n=peak_size, seconds=peak_seconds, device=dev)
-             for name in dict.fromkeys(["fp32", "bf16", precision])}
+    say("measuring the matmul peak")
+    native_bf16 = dev.type != "cpu" or cpu_info().native_bf16
+    peaks = matmul_peaks(["fp32", "bf16", numerics.precision], native_bf16=native_bf16, n=peak_size,
+                         seconds=peak_seconds, device=dev)
 
     ours = copy.deepcopy(net).to(dev).train()
-    if channels_last:
+    if numerics.channels_last:
         ours = ours.to(memory_format=torch.channels_last)
     loops: dict[str, tuple[Step, Iterator[Any], LoopTiming]] = {
-        "cnnlab": (_cnnlab_step(ours, precision, channels_last, dev), _cnnlab_batches(images, batch_size, dev, seed),
-                   LoopTiming()),
+        "cnnlab": (_cnnlab_step(ours, numerics, dev), _cnnlab_batches(images, batch_size, dev, seed), LoopTiming()),
     }
     if textbook:
         plain = copy.deepcopy(net).to(dev).train()
         loops["textbook"] = (_textbook_step(plain, dev), _textbook_batches(images, shape, batch_size, seed),
                              LoopTiming())
+    say(f"warm-up: {max(warmup, 1)} step(s) of each loop")
+    step_seconds = 0.0
     for step, batches, _ in loops.values():
-        for _ in range(warmup):
+        for _ in range(max(warmup, 1)):                     # the last warm-up step is timed: it sizes the rounds
+            start = time.perf_counter()
             step(*next(batches))
-    for _ in range(rounds):
+        step_seconds += time.perf_counter() - start
+    steps = max(1, min(steps, int(max_seconds / rounds / max(step_seconds, 1e-9))))
+    for r in range(rounds):
+        say(f"round {r + 1}/{rounds}: {steps} step(s) of each loop")
         for step, batches, timing in loops.values():
             _time_round(step, batches, steps, timing, dev)
     return BenchResult(
         model=model, input_shape=shape, data=images.name, batch_size=batch_size, steps=steps, rounds=rounds,  # type: ignore[arg-type]
-        precision=precision, channels_last=channels_last, device=str(dev), threads=torch.get_num_threads(),
-        params=sum(p.numel() for p in net.parameters()), flops=flops, peak_gflops=peaks, peak_size=peak_size,
+        precision=numerics.precision, channels_last=numerics.channels_last, device=str(dev),
+        threads=torch.get_num_threads(), params=sum(p.numel() for p in net.parameters()), flops=flops,
+        peak_gflops={k: p.gflops for k, p in peaks.items()}, peak_size=peak_size,
         cnnlab=loops["cnnlab"][2], textbook=loops["textbook"][2] if textbook else None,
+        emulated=[k for k, p in peaks.items() if p.emulated], numerics=numerics.reason,
     )
 
 
 def format_result(r: BenchResult, machine: str | None = None) -> str:
     """The result as a few lines of text, with the machine it was measured on."""
     shape = "x".join(map(str, r.input_shape))
-    peaks = ", ".join(f"{k} {v:.0f}" for k, v in r.peak_gflops.items())
+    peaks = ", ".join(f"{k} {v:.1f} (emulated: a {PROBE_SIZE}x{PROBE_SIZE} probe)" if k in r.emulated else f"{k} {v:.0f}"
+                      for k, v in r.peak_gflops.items())
     lines = [
         f"machine: {machine or machine_line()}",
         f"{r.model} on {shape} ({r.data}), batch {r.batch_size}, {r.precision}"
         f"{', channels-last' if r.channels_last else ''}, {r.device}; {r.rounds} rounds x {r.steps} steps",
+        f"numerics: {r.numerics}",
         f"params {r.params:,}; FLOPs per image: forward {r.flops.forward / 1e6:.2f} M, "
         f"forward+backward {r.flops.total / 1e6:.2f} M",
         f"matmul peak ({r.peak_size}x{r.peak_size}, best round), GFLOP/s: {peaks}",

@@ -15,8 +15,9 @@ def bench_command(
     steps: int = typer.Option(20, "--steps", min=1, help="Timed steps per round."),
     warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed steps first."),
     rounds: int = typer.Option(3, "--rounds", min=1, help="Alternating timed rounds per loop (median kept)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (CUDA): cnnlab's step only."),
-    channels_last: bool = typer.Option(False, "--channels-last/--no-channels-last", help="NHWC layout for cnnlab's step."),
+    precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16 (CUDA): cnnlab's step only; auto as in `cnnlab train`."),
+    channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="NHWC layout for cnnlab's step (default: the faster one, timed)."),
+    max_seconds: float = typer.Option(40.0, "--max-seconds", min=1.0, help="Time budget of the timed rounds (fewer steps per round if needed)."),
     peak_size: int = typer.Option(2048, "--peak-size", min=16, help="Side of the square matmul that measures the peak."),
     textbook: bool = typer.Option(True, "--textbook/--no-textbook", help="Also time the textbook loop and give the ratio."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N."),
@@ -34,7 +35,9 @@ def bench_command(
     shape = parse_size(input_size, lengths=(3,), what="input size") if input_size else None
     result = bench_train(model, input_shape=shape, data=data or (None if shape else "fashion-mnist"),
                          batch_size=batch_size, steps=steps, warmup=warmup, rounds=rounds, precision=precision,
-                         channels_last=channels_last, textbook=textbook, device=device, peak_size=peak_size)
+                         channels_last="auto" if channels_last is None else channels_last, textbook=textbook,
+                         device=device, peak_size=peak_size, max_seconds=max_seconds,
+                         progress=lambda line: typer.echo(f"bench: {line}", err=True))
     typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_result(result))
 
 

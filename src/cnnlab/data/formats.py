@@ -236,7 +236,7 @@ def _read_cache(path: Path) -> tuple[Arrays, Arrays, list[str]] | None:
 
 def _write_cache(path: Path, train: Arrays, test: Arrays, classes: list[str]) -> None:
     """Save the decoded arrays atomically: a reader sees the old file, the new or none."""
-    from cnnlab.training.checkpoint import atomic_write
+    from cnnlab.files import atomic_write
 
     blob = {"version": CACHE_VERSION, "classes": list(classes), "train_images": train.images,
             "train_labels": train.labels, "test_images": test.images, "test_labels": test.labels}

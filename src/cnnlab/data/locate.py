@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cnnlab.data.formats import RawFile
 from cnnlab.data.specs import DatasetSpec
+from cnnlab.files import cache_root
 
 ENV_VAR = "CNNLAB_DATA"
 SYSTEM_ROOTS: tuple[str, ...] = ("/usr/share/datasets", "/usr/local/share/datasets")
@@ -26,13 +27,6 @@ class SearchRoot:
 
     label: str
     path: Path | None  # None: not given / not set
-
-
-def cache_root() -> Path:
-    """The per-user cache folder of cnnlab (honours XDG_CACHE_HOME on Linux)."""
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("cnnlab"))
 
 
 def user_data_root() -> Path:

@@ -12,6 +12,7 @@ from cnnlab.errors import ConfigError
 from cnnlab.eval.metrics import Metrics, compute_metrics, most_confident_errors
 from cnnlab.eval.predict import channel_stat
 from cnnlab.eval.runs import require_checkpoint, resolve_run
+from cnnlab.numerics import Numerics, for_evaluation, resolve_precision
 from cnnlab.training.tta import TestTimeAugmentation, as_tta
 
 GALLERY_SIZE = 16  # most confidently wrong images kept for the report
@@ -95,9 +96,8 @@ def evaluate_model(
     ``channels_last``, ``precision`` (fp32, bf16 or fp16 autocast): as the trainer ran the model, so
     the numbers are the run's own test evaluation (and NHWC bf16 is several times faster on a CPU).
     """
-    from cnnlab.training.setup import autocast_for
-
-    autocast = autocast_for(torch.device(device), precision)
+    precision, _ = resolve_precision(precision, device)
+    autocast = Numerics(precision, channels_last, "").autocast(device)
     model.eval().to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -176,20 +176,14 @@ def evaluate(
         raise ConfigError(f"dataset {bundle.name!r} has no {split!r} split: use --split with one of {present}")
     loader = make_loader(splits[split], batch_size=batch_size, shuffle=False, mean=meta["mean"], std=meta["std"], device=device)
     classes = list(meta.get("classes") or bundle.classes)
+    numerics = for_evaluation(loaded.numerics, run_config, device)
     metrics, probs, labels, mistakes = evaluate_model(
         loaded.model, loader, classes, mean=meta["mean"], std=meta["std"], tta=tta, device=device,
-        channels_last=bool(run_config.get("channels_last")) and len(meta["input_size"]) == 2, tta_translate=tta_translate,
-        precision=_eval_precision(run_config.get("precision"), device), tta_grid=tta_grid,
+        channels_last=numerics.channels_last and len(meta["input_size"]) == 2, tta_translate=tta_translate,
+        precision=numerics.precision, tta_grid=tta_grid,
     )
     views = TestTimeAugmentation.for_data(tta, tta_translate, meta["mean"], meta["std"], tta_grid)
     return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, views.translate, views.grid)
-
-
-def _eval_precision(trained: str | None, device: str | torch.device) -> str:
-    """The run's autocast precision, or fp32 where it cannot run (an fp16 run evaluated off CUDA)."""
-    if trained == "fp16" and torch.device(device).type != "cuda":
-        return "fp32"
-    return trained or "fp32"
 
 
 def checkpoint_config(checkpoint: Path) -> dict[str, Any]:

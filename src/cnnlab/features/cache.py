@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from cnnlab.data.locate import cache_root
+from cnnlab.files import cache_root
 
 CACHE_VERSION = 1  # bump when an extractor's output changes for the same settings
 

@@ -269,7 +269,7 @@ def _confusion_csv(confusion: np.ndarray, classes: list[str]) -> str:
 
 def write_run(result: FeatureRunResult, config: FeatureRunConfig) -> Path:
     """Write meta.json, results.json, config.yaml, confusion.csv and weights.npz into ``result.run_dir``."""
-    from cnnlab.training.checkpoint import atomic_write, atomic_write_text
+    from cnnlab.files import atomic_write, atomic_write_text
 
     run_dir = result.run_dir
     if run_dir is None:

@@ -3,10 +3,12 @@
 - `summary(model, input_size)`: output shape, parameters, MACs/FLOPs and receptive field per layer.
 - `conv_output_size`, `conv_arithmetic`: the formulas of a conv/pool layer, with helpful errors;
   `transposed_conv_output_size`, `effective_filter_size`, `conv_params` for the conv variants.
+- `step_flops(model, (C, H, W))`: forward and backward FLOPs of a training step per image.
 - `ReceptiveFieldTracker`, `stacked_receptive_field`: receptive fields of real nets and of stacks.
 """
 from cnnlab.inspect.conv_arithmetic import (ConvLayer, ConvReport, conv_arithmetic, conv_output_size, conv_params,
                                             effective_filter_size, resolve_padding, transposed_conv_output_size)
+from cnnlab.inspect.flops import StepFlops, step_flops
 from cnnlab.inspect.receptive_field import ReceptiveField, ReceptiveFieldTracker, stacked_receptive_field
 from cnnlab.inspect.sizes import parse_size
 from cnnlab.inspect.summary import LayerRow, ModelSummary, SummaryTotals, summary
@@ -18,6 +20,7 @@ __all__ = [
     "ModelSummary",
     "ReceptiveField",
     "ReceptiveFieldTracker",
+    "StepFlops",
     "SummaryTotals",
     "conv_arithmetic",
     "conv_output_size",
@@ -26,6 +29,7 @@ __all__ = [
     "parse_size",
     "resolve_padding",
     "stacked_receptive_field",
+    "step_flops",
     "summary",
     "transposed_conv_output_size",
 ]

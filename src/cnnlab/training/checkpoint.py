@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, safe loads, RNG state, and `load_model` for every other command.
+"""Checkpoints: the format, safe loads, RNG state, and `load_model` for every other command.
 
 A checkpoint is a dict of plain types and tensors only (see docs/DESIGN.md), so it loads with
 ``torch.load(weights_only=True)``; we never fall back to unrestricted unpickling.
@@ -6,72 +6,21 @@ A checkpoint is a dict of plain types and tensors only (see docs/DESIGN.md), so 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from cnnlab.errors import CheckpointError
+from cnnlab.files import atomic_write, atomic_write_text, remove_stale_temps  # noqa: F401 - re-exported
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAMES = ("last", "best")  # RUN/checkpoints/<name>.pt
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # read once: mkstemp creates 0600 files, we give them the usual 0666 & ~umask
-
-
-# --- atomic writes -------------------------------------------------------------------------------
-
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write via a temp file in the same folder + fsync + os.replace: readers see old or new, never half.
-
-    On any failure (including os.replace itself) the temp file is removed and ``path`` is unchanged.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_stale_temps(folder: str | Path) -> None:
-    """Delete temp files a killed writer left behind (``.NAME.XXXX.tmp``)."""
-    for tmp in Path(folder).glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> Path:
@@ -212,6 +161,7 @@ class LoadedModel:
     model: nn.Module
     meta: dict[str, Any]
     path: Path
+    numerics: dict[str, Any] | None = None  # the precision and layout the run trained in (None: older runs)
 
 
 def run_checkpoint(run_dir: Path, *names: str) -> Path | None:
@@ -271,4 +221,4 @@ def load_model(
         input_size=tuple(meta["input_size"]), **meta.get("model_kwargs", {}),
     )
     load_weights(model, model_weights(state, ema=ema), path)
-    return LoadedModel(model=model.to(device).eval(), meta=meta, path=path)
+    return LoadedModel(model=model.to(device).eval(), meta=meta, path=path, numerics=state.get("numerics"))

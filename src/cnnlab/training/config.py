@@ -81,8 +81,8 @@ class TrainConfig:
     tta_grid: bool = False             # with tta_translate: all eight 1-pixel shifts, not only the two diagonal ones
     # hardware and numerics
     device: str = "auto"               # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"            # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA, with GradScaler)
-    channels_last: bool = False        # NHWC memory layout (faster convs with bf16 on CPU)
+    precision: str = "auto"            # auto (bf16 where the CPU/GPU runs it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
+    channels_last: bool | str = "auto" # NHWC memory layout: true | false | auto (the faster one, timed once per CPU and model)
     compile: bool = False              # torch.compile the model (costs compile time up front)
     num_workers: int = 0               # loader worker processes (streaming folder: datasets only)
     threads: int = 0                   # CPU threads for torch; 0 = torch's default (all cores)
@@ -120,6 +120,7 @@ class TrainConfig:
             "backbone_lr_mult": 0.0 < self.backbone_lr_mult <= 1.0e3,
             "norm_bias_lr_mult": 0.0 < self.norm_bias_lr_mult <= 1.0e3,
             "image_size": self.image_size is None or self.image_size >= 1,
+            "channels_last": self.channels_last in (True, False, "auto"),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

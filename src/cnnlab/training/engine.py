@@ -16,6 +16,9 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError, ConfigError
+from cnnlab.hardware import cpu_info
+from cnnlab.inspect.flops import step_flops
+from cnnlab.numerics import Numerics
 from cnnlab.training import distributed
 from cnnlab.training.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
                                      save_checkpoint, set_rng_state)
@@ -120,7 +123,8 @@ def fit(cfg: TrainConfig, *, run_path: Path | None = None, checkpoint: Mapping[s
 
 def _start(cfg: TrainConfig, dist: distributed.Dist, run_path: Path | None, checkpoint: Mapping[str, Any] | None,
            t_start: float) -> TrainResult:
-    s = build_session(cfg, dist)
+    saved = checkpoint.get("numerics") if checkpoint is not None else None  # a resumed run keeps its choice
+    s = build_session(cfg, dist, Numerics.from_dict(saved) if saved else None)
     chosen = str(run_path or new_run_path(cfg)) if dist.is_main else None
     run = RunDir(Path(dist.broadcast(chosen)), writer=dist.is_main)  # type: ignore[arg-type]
     if checkpoint is None:
@@ -163,8 +167,7 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
             lr = s.optimizer.param_groups[0]["lr"]
             t0 = time.perf_counter() - tally[3]
             for x, y in s.train_loader:                   # x (B, C, H, W) normalized float32, y (B,) int64
-                if cfg.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = s.numerics.layout(x)
                 with s.autocast():
                     logits = s.net(x)                     # (B, num_classes)
                     loss = s.loss_fn(logits, y)           # mean cross-entropy over the batch, nats
@@ -203,7 +206,7 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
             # end of epoch: global figures, validation, checkpoints, one metrics row
             seconds = time.perf_counter() - t0
             loss_sum, correct, seen = dist.all_sum(tally[:3])
-            val_loss, val_acc = evaluate(s.eval_model, s.val_loader, s.autocast, cfg.channels_last, dist)
+            val_loss, val_acc = evaluate(s.eval_model, s.val_loader, s.autocast, s.numerics.channels_last, dist)
             pos, tally = Position(epoch + 1, 0, pos.step), [0.0, 0.0, 0.0, 0.0]
             if s.val_loader is None or val_acc > best["val_acc"]:
                 best = {"val_acc": val_acc if s.val_loader is not None else -1.0, "epoch": epoch + 1}
@@ -260,7 +263,7 @@ def _save(s: Session, cfg: TrainConfig, run: RunDir, pos: Position, best: dict[s
         "format_version": FORMAT_VERSION, "meta": s.meta, "config": cfg.to_dict(for_file=True),
         "model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
         "scheduler": s.scheduler.state_dict(), "scaler": s.scaler.state_dict(),
-        "ema": s.ema.state_dict() if s.ema is not None else None, "rng": rng_state(),
+        "ema": s.ema.state_dict() if s.ema is not None else None, "rng": rng_state(), "numerics": s.numerics.to_dict(),
         "lookahead": s.lookahead.state_dict() if s.lookahead is not None else None,
         "epoch": pos.epoch, "batch": pos.batch, "step": pos.step,
         "best_val_acc": best["val_acc"], "best_epoch": best["epoch"], "epoch_tally": epoch_tally,
@@ -300,16 +303,22 @@ def _interrupted(cfg: TrainConfig, run: RunDir, pos: Position, stop: StopRequest
     return TrainResult(run.path, "interrupted", exit_code=EXIT_CODES.get(stop.signal_name or "", 1))
 
 
+def train_flops(s: Session, images: int) -> float:
+    """Forward + backward FLOPs of the run's training steps (FlopCounterMode on one image's step)."""
+    per_image = step_flops(s.model, (s.meta["in_channels"], *s.meta["input_size"]), device="cpu")
+    return float(per_image.total * images)
+
+
 def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, best: dict[str, Any],
             pos: Position, t_start: float, speeds: list[float]) -> TrainResult:
     """Evaluate the best checkpoint once on the test split; write results.json and the report."""
     train_time = time.perf_counter() - t_start
     dist.barrier()                                        # best.pt is on disk before anyone reads it
     loaded = load_model(run.path, which="best", device=dist.device)
-    model = loaded.model.to(memory_format=torch.channels_last) if cfg.channels_last else loaded.model
+    model = loaded.model.to(memory_format=torch.channels_last) if s.numerics.channels_last else loaded.model
     # the run's precision and memory layout, as validation used: `cnnlab eval` and the report follow them too
     tta = TestTimeAugmentation.for_data(cfg.tta, cfg.tta_translate, s.meta["mean"], s.meta["std"], cfg.tta_grid)
-    test_loss, test_acc = evaluate(model, s.test_loader, s.autocast, cfg.channels_last, dist, tta)
+    test_loss, test_acc = evaluate(model, s.test_loader, s.autocast, s.numerics.channels_last, dist, tta)
     results = {
         "status": "completed", "model": cfg.model, "dataset": s.meta["dataset"],
         "test_acc": test_acc, "test_loss": test_loss,
@@ -319,7 +328,10 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
         "epochs": cfg.epochs, "steps": pos.step, "params": sum(p.numel() for p in model.parameters()),
         "train_time_s": round(train_time, 2),
         "images_per_s": round(sorted(speeds)[len(speeds) // 2]) if speeds else None,  # median over epochs
-        "device": str(dist.device), "precision": cfg.precision, "world_size": dist.world_size,
+        "train_flops": train_flops(s, pos.step * cfg.batch_size * dist.world_size),
+        "device": str(dist.device), "precision": s.numerics.precision, "channels_last": s.numerics.channels_last,
+        "numerics": s.numerics.reason, "cpu": cpu_info().to_dict() if dist.device.type == "cpu" else None,
+        "world_size": dist.world_size,
     }
     results["wall_time_s"] = round(time.perf_counter() - t_start, 2)
     run.write_json("results.json", results)
@@ -327,7 +339,8 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
         test = f"test accuracy {test_acc:.2%}" if test_acc is not None else "no test split"
         print(f"{test} ({results['evaluated']}, epoch {best['epoch']}); run folder: {run.path}")
         _report(cfg, run, dist)
-    return TrainResult(run.path, "completed", results, model)
+    # the layout `load_model` gives, so the returned model's logits are those of the saved weights to the bit
+    return TrainResult(run.path, "completed", results, model.to(memory_format=torch.contiguous_format))
 
 
 def _report(cfg: TrainConfig, run: RunDir, dist: distributed.Dist) -> None:

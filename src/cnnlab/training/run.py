@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError
-from cnnlab.training.checkpoint import atomic_write_text, remove_stale_temps
+from cnnlab.hardware import cpu_info
+from cnnlab.files import atomic_write_text, remove_stale_temps
 from cnnlab.training.config import TrainConfig, save_yaml
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
@@ -170,6 +171,7 @@ def environment(device: torch.device, world_size: int = 1) -> dict[str, Any]:
         env["torchvision"] = importlib.metadata.version("torchvision")
     except importlib.metadata.PackageNotFoundError:
         pass
+    env["cpu"] = cpu_info().to_dict()                       # model, flags of interest, native bf16 or not
     if device.type == "cuda":
         env["cuda"] = torch.version.cuda
         env["gpu"] = torch.cuda.get_device_name(device)

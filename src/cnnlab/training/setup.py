@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from cnnlab.errors import ConfigError
+from cnnlab.numerics import PRECISIONS, Numerics, check_precision, choose_numerics
 from cnnlab.training.config import TrainConfig, choose
 from cnnlab.training.distributed import Dist
 from cnnlab.training.ema import make_ema
@@ -24,7 +25,6 @@ from cnnlab.training.lookahead import Lookahead, make_lookahead
 from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, total_steps
 from cnnlab.training.transfer import check_transfer, model_kwargs_for, read_pretrained, start_from
 
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 ON_NAN = {"stop": "raise TrainingDiverged", "skip": "skip the step, keep training"}
 
 
@@ -35,7 +35,7 @@ def check_names(cfg: TrainConfig) -> None:
     """Fail on a misspelt optimizer/schedule/precision before the (slow) data load."""
     choose(OPTIMIZERS, cfg.optimizer, "optimizer")
     choose(SCHEDULES, cfg.schedule, "schedule")
-    choose(PRECISIONS, cfg.precision, "precision")
+    choose(PRECISIONS, cfg.precision, "precision")  # fp16 off CUDA is refused once the device is known
     choose(ON_NAN, cfg.on_nan, "on_nan value")
     check_transfer(cfg)
 
@@ -56,6 +56,7 @@ class Session:
     scaler: torch.amp.GradScaler
     loss_fn: nn.Module
     autocast: Callable[[], ContextManager[Any]]
+    numerics: Numerics                 # the precision and layout every step and evaluation uses
 
     @property
     def eval_model(self) -> nn.Module:
@@ -98,22 +99,16 @@ def make_meta(cfg: TrainConfig, bundle: Any) -> dict[str, Any]:
     }
 
 
-def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextManager[Any]]:
-    dtype = choose(PRECISIONS, precision, "precision")
-    if dtype is torch.float16 and device.type != "cuda":
-        raise ConfigError("precision fp16 needs a CUDA device; on CPU use bf16 (or fp32)")
-    if dtype is None:
-        return contextlib.nullcontext
-    return lambda: torch.autocast(device.type, dtype=dtype)
+def build_session(cfg: TrainConfig, dist: Dist, numerics: Numerics | None = None) -> Session:
+    """Load the data and build the model and its training machinery (seeded by the caller).
 
-
-def build_session(cfg: TrainConfig, dist: Dist) -> Session:
-    """Load the data and build the model and its training machinery (seeded by the caller)."""
+    ``numerics``: a resumed run's saved choice of precision and layout; else it is made here.
+    """
     from cnnlab.data import AugmentConfig, load_dataset, make_loader
     from cnnlab.models import create_model
 
     device = dist.device
-    autocast = autocast_for(device, cfg.precision)  # checks the precision before the slow data load
+    check_precision(cfg.precision, device)  # before the slow data load
     bundle = load_dataset(cfg.data, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
                           image_size=cfg.image_size)
     per_process = len(bundle.train) // dist.world_size
@@ -143,7 +138,15 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
     if pretrained is not None:
         start_from(model, pretrained, cfg, model_kwargs, log=print if dist.is_main else lambda message: None)
     model = model.to(device)
-    if cfg.channels_last:
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    if numerics is None:
+        chosen = choose_numerics(cfg.precision, cfg.channels_last, device, model=model, loss_fn=loss_fn,
+                                 batch_shape=(cfg.batch_size, bundle.in_channels, *bundle.image_size)
+                                 ) if dist.is_main else None
+        numerics = Numerics.from_dict(dist.broadcast(chosen.to_dict() if chosen else None))  # type: ignore[arg-type]
+    if dist.is_main:
+        print(f"numerics: {numerics.reason}")
+    if numerics.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, len(train_loader))
@@ -159,6 +162,6 @@ def build_session(cfg: TrainConfig, dist: Dist) -> Session:
         val_loader=eval_loader(bundle.val), test_loader=eval_loader(bundle.test),
         model=model, net=net, ema=make_ema(model, cfg.ema_decay),
         lookahead=make_lookahead(model, cfg.lookahead, total_steps(cfg.epochs, len(train_loader))), optimizer=optimizer, scheduler=scheduler,
-        scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"),
-        loss_fn=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), autocast=autocast,
+        scaler=torch.amp.GradScaler(device.type, enabled=numerics.precision == "fp16"),
+        loss_fn=loss_fn, autocast=numerics.autocast(device), numerics=numerics,
     )

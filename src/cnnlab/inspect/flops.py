@@ -30,9 +30,9 @@ class StepFlops:
 def step_flops(model: nn.Module, input_shape: Sequence[int], *, batch_size: int = 2,
                device: str | torch.device = "cpu") -> StepFlops:
     """Per-image FLOPs of forward and backward for one (C, H, W) image, on a copy of ``model`` in train mode."""
-    net = copy.deepcopy(model).to(device).train()
-    x = torch.randn(batch_size, *input_shape, device=device)
-    with FlopCounterMode(display=False) as counter:
+    net = copy.deepcopy(model).to(device, memory_format=torch.contiguous_format).train()
+    with torch.random.fork_rng(devices=[]), FlopCounterMode(display=False) as counter:  # leaves the run's random stream alone
+        x = torch.randn(batch_size, *input_shape, device=device)
         out = net(x)
         forward = counter.get_total_flops()
         out.float().sum().backward()
