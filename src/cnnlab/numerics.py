@@ -193,17 +193,22 @@ def _probe_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, autocast: Ca
 
 def _probe_batch(model: nn.Module, batch_shape: tuple[int, ...], autocast: Callable[[], ContextManager[Any]],
                  device: torch.device, loss_fn: nn.Module) -> int:
-    """The run's batch, or fewer images when a step of the whole batch would not fit the budget."""
-    small = min(batch_shape[0], LAYOUT_PROBE_MIN_BATCH)
+    """The run's batch, or fewer images when a step of the whole batch would not fit the budget.
+
+    Doubles from a few images while a step stays cheap: small batches measure per-call overhead,
+    not the layout, so the probe uses the largest batch it can afford.
+    """
     probe = _probe_copy(model, device, False)
-    x = torch.randn(small, *batch_shape[1:], device=device)
-    y = torch.zeros(small, dtype=torch.long, device=device)
-    _probe_step(probe, x, y, autocast, loss_fn)
-    start = time.perf_counter()
-    _probe_step(probe, x, y, autocast, loss_fn)
-    per_image = (time.perf_counter() - start) / small
-    affordable = int(LAYOUT_PROBE_SECONDS / 8 / max(per_image, 1e-9))  # ~4 timed steps per layout
-    return max(small, min(batch_shape[0], affordable))
+    batch = min(batch_shape[0], LAYOUT_PROBE_MIN_BATCH)
+    while True:
+        x = torch.randn(batch, *batch_shape[1:], device=device)
+        y = torch.zeros(batch, dtype=torch.long, device=device)
+        _probe_step(probe, x, y, autocast, loss_fn)          # a new shape: oneDNN builds its kernels first
+        start = time.perf_counter()
+        _probe_step(probe, x, y, autocast, loss_fn)
+        if batch >= batch_shape[0] or time.perf_counter() - start > LAYOUT_PROBE_SECONDS / 16:
+            return batch
+        batch = min(2 * batch, batch_shape[0])
 
 
 def _cache_key(model: nn.Module, batch_shape: tuple[int, ...], precision: str) -> str:
