@@ -29,8 +29,9 @@ COLUMNS = ["recipe", "seed", "test_acc", "wall_time_s", "train_flops", "cpu_mode
 SEED_OPTION = re.compile(r"--seed \S+")
 
 
-def read_rows(path: Path = CSV_PATH) -> list[dict[str, str]]:
-    """The CSV's rows, refusing a file whose header is not `COLUMNS`."""
+def read_rows(path: Path | None = None) -> list[dict[str, str]]:
+    """The CSV's rows (default: `CSV_PATH`), refusing a file whose header is not `COLUMNS`."""
+    path = path or CSV_PATH
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames != COLUMNS:

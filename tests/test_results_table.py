@@ -48,15 +48,32 @@ def test_the_readme_is_rewritten_between_the_markers_only(results_table) -> None
         results_table.updated_readme("no markers", "T")
 
 
-def test_a_run_folder_becomes_a_row(results_table, tmp_path) -> None:
+def fake_run(tmp_path: Path) -> Path:
     import json
 
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "results.json").write_text(json.dumps({"test_acc": 0.91234, "wall_time_s": 12.5, "precision": "bf16"}))
     (tmp_path / "env.json").write_text(json.dumps({"torch": "2.14.1+cpu", "started": "2026-12-03T01:02:03+0000",
                                                    "command": ["cnnlab", "train", "--recipe", "fashion-mnist-90", "--seed", "1"]}))
     (tmp_path / "config.yaml").write_text("seed: 1\n")
-    r = results_table.run_row(tmp_path, 18.2, None)
+    return tmp_path
+
+
+def test_a_run_folder_becomes_a_row(results_table, tmp_path) -> None:
+    r = results_table.run_row(fake_run(tmp_path), 18.2, None)
     assert set(r) == set(results_table.COLUMNS)
     assert (r["recipe"], r["seed"], r["test_acc"], r["wall_time_s"], r["torch"], r["date"]) == \
         ("fashion-mnist-90", "1", "0.9123", "18.20", "2.14.1", "2026-12-03")
     assert r["command"] == "cnnlab train --recipe fashion-mnist-90 --seed 1"
+
+
+def test_add_appends_the_row_and_rewrites_the_readme(results_table, tmp_path, monkeypatch) -> None:
+    csv_path, readme = tmp_path / "recipes.csv", tmp_path / "README.md"
+    csv_path.write_text((ROOT / "results" / "recipes.csv").read_text())
+    readme.write_text(f"x\n{results_table.START}\n{results_table.END}\n")
+    monkeypatch.setattr(results_table, "CSV_PATH", csv_path)
+    monkeypatch.setattr(results_table, "README", readme)
+    assert results_table.main(["add", str(fake_run(tmp_path / "run")), "--wall-time", "21.3"]) == 0
+    assert results_table.read_rows(csv_path)[-1]["wall_time_s"] == "21.30"
+    assert results_table.main(["--check"]) == 0
+    assert readme.read_text().count("`fashion-mnist-90`") == 2     # its own line: another CPU
