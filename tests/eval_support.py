@@ -1,4 +1,4 @@
-"""Helpers for the eval tests: a run folder as DESIGN.md describes it, built without training."""
+"""Helpers for the eval tests: a run folder as docs/design.md describes it, built without training."""
 from __future__ import annotations
 
 import csv

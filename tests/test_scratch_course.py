@@ -18,15 +18,12 @@ def batch(x: np.ndarray) -> np.ndarray:
 
 
 def test_corr2d_course_example() -> None:
-    x = np.arange(9.0).reshape(3, 3)
-    k = np.array([[0.0, 1.0], [2.0, 3.0]])
-    assert np.array_equal(S.corr2d(x, k), [[19, 25], [37, 43]])
-
-
-def test_conv_slide_example() -> None:
-    # The lecture's slide: 1..9 with the same kernel, first element 0x1 + 1x2 + 2x4 + 3x5 = 25.
+    # The course's example, also `cnnlab explain conv`'s: 1..9 and the kernel 0..3,
+    # first element 0x1 + 1x2 + 2x4 + 3x5 = 25.
     x = np.arange(1.0, 10.0).reshape(3, 3)
-    out, _ = S.conv2d_naive_forward(batch(x), batch([[0, 1], [2, 3]]))
+    k = np.array([[0.0, 1.0], [2.0, 3.0]])
+    assert np.array_equal(S.corr2d(x, k), [[25, 31], [43, 49]])
+    out, _ = S.conv2d_naive_forward(batch(x), batch(k))
     assert np.array_equal(out[0, 0], [[25, 31], [43, 49]])
 
 

@@ -52,7 +52,7 @@ def digits_meta(in_channels: int = 1, size: int = 8) -> dict[str, Any]:
 
 def write_run(folder: Path, *, meta: dict[str, Any] | None = None, seed: int = 0, figures: bool = True,
               checkpoint: bool = True) -> Path:
-    """A run folder per docs/DESIGN.md holding a TinyCNN checkpoint (no training)."""
+    """A run folder per docs/design.md holding a TinyCNN checkpoint (no training)."""
     meta = meta or digits_meta()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").write_text(json.dumps(meta))

@@ -9,7 +9,7 @@ import sys
 # Idle OpenMP threads spin briefly, then sleep. A training step runs hundreds of short parallel
 # regions: threads that sleep at once (OMP_WAIT_POLICY=PASSIVE) wake too late for each, and
 # libgomp's default 300,000-round spin starves a busy neighbour instead. Measured for the 16-32-64
-# AirNet on 2 cores (README "Results"): alone, 10,000 rounds train 1.3x faster than PASSIVE and as
+# AirNet on 2 cores (docs/recipes.md): alone, 10,000 rounds train 1.3x faster than PASSIVE and as
 # fast as the default; two trainings side by side run at 1,700 images/s each, against 1,000 with
 # the default and 3,000 with PASSIVE. KMP_BLOCKTIME (ms) is the same knob in LLVM/Intel OpenMP.
 # A policy the user set wins. Must be set before torch is imported, which no command module does
@@ -80,5 +80,5 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if argv is None:  # the `cnnlab` program itself, which ends next (callers in-process pass argv)
             # spare the interpreter's exit its garbage collections over every object torch loaded:
-            # about 0.7 s of a training run's exit (README "Results")
+            # about 0.7 s of a training run's exit (docs/recipes.md)
             gc.freeze()

@@ -1,4 +1,4 @@
-"""Reading run folders (see docs/DESIGN.md): where things are, and the small files in them."""
+"""Reading run folders (see docs/design.md): where things are, and the small files in them."""
 from __future__ import annotations
 
 import csv

@@ -5,7 +5,7 @@
     print(result.results["test_acc"])
 
 Extractors (`EXTRACTORS`, joined with '+'): pixels, color-hist, hog, bovw. Classifiers
-(`CLASSIFIERS`): svm, rbf-svm (Nystroem RBF features + linear SVM), logreg, perceptron. The run folder follows docs/DESIGN.md (kind "features").
+(`CLASSIFIERS`): svm, rbf-svm (Nystroem RBF features + linear SVM), logreg, perceptron. The run folder follows docs/design.md (kind "features").
 """
 from cnnlab.features._base import FeatureExtractor, FeatureOptions
 from cnnlab.features.bovw import BagOfVisualWords

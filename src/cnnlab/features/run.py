@@ -1,6 +1,6 @@
 """One feature experiment end to end: dataset -> features -> linear classifier -> run folder.
 
-The run folder has the same contract as a training run's (docs/DESIGN.md), so `cnnlab compare`
+The run folder has the same contract as a training run's (docs/design.md), so `cnnlab compare`
 lists both side by side:
 
     RUN/meta.json      kind "features", model "<method> + <classifier>", method, classifier,

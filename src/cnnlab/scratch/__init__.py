@@ -9,7 +9,7 @@ by step next to torch's numbers::
 
     import numpy as np
     from cnnlab import scratch
-    y = scratch.corr2d(np.arange(9.0).reshape(3, 3), np.array([[0.0, 1], [2, 3]]))  # [[19, 25], [37, 43]]
+    y = scratch.corr2d(np.arange(1.0, 10).reshape(3, 3), np.array([[0.0, 1], [2, 3]]))  # [[25, 31], [43, 49]]
 """
 from cnnlab.scratch.activations import relu_backward, relu_forward, sigmoid_backward, sigmoid_forward
 from cnnlab.scratch.conv import conv2d_naive_backward, conv2d_naive_forward, corr2d, corr2d_backward, output_size

@@ -1,6 +1,6 @@
 """Checkpoints: the format, safe loads, RNG state, and `load_model` for every other command.
 
-A checkpoint is a dict of plain types and tensors only (see docs/DESIGN.md), so it loads with
+A checkpoint is a dict of plain types and tensors only (see docs/design.md), so it loads with
 ``torch.load(weights_only=True)``; we never fall back to unrestricted unpickling.
 """
 from __future__ import annotations

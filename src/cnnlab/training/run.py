@@ -1,4 +1,4 @@
-"""The run folder (docs/DESIGN.md): config, meta, environment, metrics, results, summary, events.
+"""The run folder (docs/design.md): config, meta, environment, metrics, results, summary, events.
 
 Only the writing process (rank 0 under torchrun) touches the disk: a RunDir made with
 ``writer=False`` accepts every call and writes nothing.

@@ -1,0 +1,148 @@
+"""The README's results table, rendered from `results/recipes.csv` (one row per timed run).
+
+    python benchmarks/results_table.py              # rewrite README.md between the results markers
+    python benchmarks/results_table.py --check      # exit 1 if README.md is out of date (the tests do this)
+    python benchmarks/results_table.py add RUN --wall-time 18.2 [--recipe NAME]   # append a run's row
+
+Rows are grouped by recipe, CPU and precision: test accuracy is the mean and the minimum over the
+group's runs, wall time the median, training FLOPs the median of the rows that have them. `add` reads
+the run folder (results.json, env.json, config.yaml) and this machine's /proc/cpuinfo; the wall time
+is what `/usr/bin/time -f %e` printed for the whole command (default: results.json's `wall_time_s`).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CSV_PATH = ROOT / "results" / "recipes.csv"
+README = ROOT / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+COLUMNS = ["recipe", "seed", "test_acc", "wall_time_s", "train_flops", "cpu_model", "cpu_flags",
+           "precision", "torch", "date", "command"]
+SEED_OPTION = re.compile(r"--seed \S+")
+
+
+def read_rows(path: Path | None = None) -> list[dict[str, str]]:
+    """The CSV's rows (default: `CSV_PATH`), refusing a file whose header is not `COLUMNS`."""
+    path = path or CSV_PATH
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != COLUMNS:
+            raise ValueError(f"{path}: columns {reader.fieldnames}, expected {COLUMNS}")
+        return list(reader)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def _flops(rows: list[dict[str, str]]) -> str:
+    values = [float(r["train_flops"]) for r in rows if r["train_flops"]]
+    return f"{statistics.median(values) / 1e12:.1f} T" if values else "-"
+
+
+def _command(rows: list[dict[str, str]]) -> str:
+    """The group's exact command (the first run's, when the others differ from it only by --seed)."""
+    first: dict[str, str] = {}
+    for r in rows:
+        first.setdefault(SEED_OPTION.sub("--seed", r["command"]), r["command"])
+    return "; ".join(f"`{c}`" for c in first.values())
+
+
+def render_table(rows: list[dict[str, str]]) -> str:
+    """The Markdown table: one line per (recipe, CPU, precision), in the CSV's order of first appearance."""
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault((row["recipe"], row["cpu_model"], row["precision"]), []).append(row)
+    lines = ["| recipe | test accuracy: mean (min) | wall time (median) | runs (seeds) | train FLOPs | CPU | "
+             "precision | torch | date | command |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (recipe, cpu, precision), group in groups.items():
+        accs = [100 * float(r["test_acc"]) for r in group]
+        seeds = sorted({int(r["seed"]) for r in group})
+        dates = sorted({r["date"] for r in group})
+        lines.append(
+            f"| `{recipe}` | {statistics.mean(accs):.2f}% ({min(accs):.2f}%) "
+            f"| {_duration(statistics.median(float(r['wall_time_s']) for r in group))} "
+            f"| {len(group)} ({', '.join(map(str, seeds))}) | {_flops(group)} | {cpu} | {precision} "
+            f"| {', '.join(sorted({r['torch'] for r in group}))} | {dates[0] if len(dates) == 1 else dates[0] + ' to ' + dates[-1]} "
+            f"| {_command(group)} |")
+    return "\n".join(lines)
+
+
+def updated_readme(text: str, table: str) -> str:
+    """`text` with everything between the two markers replaced by `table`."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"README.md needs the lines {START} and {END} around the results table")
+    return text[:start + len(START)] + "\n" + table + "\n" + text[end:]
+
+
+def cpu_description() -> tuple[str, str]:
+    """This machine's CPU model with its logical core count, and which of the flags that matter it has."""
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in f if ":" in line)}
+        model, flags = info.get("model name", model), set(info.get("flags", "").split())  # the last core's: all alike
+    except OSError:
+        pass
+    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{model}, {os.cpu_count()} vCPUs", " ".join(wanted)
+
+
+def run_row(run: Path, wall_time: float | None, recipe: str | None) -> dict[str, str]:
+    """A CSV row for a finished run folder, measured on this machine."""
+    import yaml
+
+    results = json.loads((run / "results.json").read_text())
+    env = json.loads((run / "env.json").read_text())
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    argv = env["command"][1:]
+    if recipe is None:
+        recipe = argv[argv.index("--recipe") + 1] if "--recipe" in argv else str(results.get("model"))
+    cpu, flags = cpu_description()
+    return dict(recipe=recipe, seed=str(config.get("seed", 0)), test_acc=f"{results['test_acc']:.4f}",
+                wall_time_s=f"{wall_time if wall_time is not None else results['wall_time_s']:.2f}",
+                train_flops=str(results.get("train_flops", "")), cpu_model=cpu, cpu_flags=flags,
+                precision=str(results.get("precision", "")), torch=env["torch"].split("+")[0],
+                date=env["started"][:10], command=" ".join(["cnnlab", *argv]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only check that README.md is up to date")
+    sub = parser.add_subparsers(dest="action")
+    add = sub.add_parser("add", help="append a finished run's row to the CSV, then rewrite README.md")
+    add.add_argument("run", type=Path)
+    add.add_argument("--wall-time", type=float, help="seconds of the whole command (/usr/bin/time -f %%e)")
+    add.add_argument("--recipe", help="the recipe's name (default: the run's --recipe, else its model)")
+    args = parser.parse_args(argv)
+    if args.action == "add":
+        with open(CSV_PATH, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n").writerow(
+                run_row(args.run, args.wall_time, args.recipe))
+    text = README.read_text()
+    new = updated_readme(text, render_table(read_rows()))
+    if args.check:
+        if new != text:
+            print("README.md's results table differs from results/recipes.csv: "
+                  "run python benchmarks/results_table.py", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
