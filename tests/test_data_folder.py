@@ -61,7 +61,7 @@ def test_workers_stream_the_same_batches(tmp_path):
     kw = dict(batch_size=3, shuffle=True, mean=bundle.mean, std=bundle.std, seed=5)
     serial = list(make_loader(bundle.train, **kw))
     parallel = list(make_loader(bundle.train, num_workers=2, **kw))
-    assert len(serial) == len(parallel) == 3
+    assert len(serial) == len(parallel) == 2  # 12 images - 3 validation - 3 test = 6 = 2 batches
     assert all(torch.equal(a, b) and torch.equal(ya, yb) for (a, ya), (b, yb) in zip(serial, parallel))
 
 
@@ -78,12 +78,34 @@ def test_train_val_test_layout(tmp_path):
     assert info.classes == ["cat", "dog"] and info.num_train == 12 and info.num_test == 3
 
 
-def test_held_out_val_is_seeded_and_disjoint(tmp_path):
-    root = make_folder(tmp_path / "pets", per_class=10, corrupt=False)
-    a = load_dataset(f"folder:{root}", val_fraction=0.3, seed=2)
-    b = load_dataset(f"folder:{root}", val_fraction=0.3, seed=2)
-    assert a.val.samples == b.val.samples and len(a.val) == 6 and len(a.train) == 14
-    assert not {p for p, _ in a.train.samples} & {p for p, _ in a.val.samples}
+def test_a_flat_folder_gets_seeded_disjoint_stratified_val_and_test_splits(tmp_path):
+    root = make_folder(tmp_path / "pets", classes=("cat", "dog", "owl"), per_class=10, corrupt=False)
+    a = load_dataset(f"folder:{root}", val_fraction=0.2, seed=2)
+    b = load_dataset(f"folder:{root}", val_fraction=0.2, seed=2)
+    c = load_dataset(f"folder:{root}", val_fraction=0.2, seed=3)
+    assert a.val.samples == b.val.samples and a.test.samples == b.test.samples
+    assert a.val.samples != c.val.samples
+    assert (len(a.train), len(a.val), len(a.test)) == (18, 6, 6)
+    paths = [{p for p, _ in split.samples} for split in (a.train, a.val, a.test)]
+    assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
+    assert sorted(a.val.targets) == sorted(a.test.targets) == [0, 0, 1, 1, 2, 2]  # every class its share
+    assert a.notes == [f"folder:{root} has no val/ or test/ folder: held out 6 validation and 6 test images of 30 "
+                       "(20% each, stratified by class, seed 2)"]
+
+
+def test_a_train_only_folder_with_test_holds_out_validation_only(tmp_path):
+    make_folder(tmp_path / "data" / "train", per_class=10, corrupt=False)
+    make_folder(tmp_path / "data" / "test", per_class=2, corrupt=False)
+    bundle = load_dataset(f"folder:{tmp_path / 'data'}", val_fraction=0.2)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (16, 4, 4)
+    assert "held out 4 validation images of 20 (20%, stratified" in bundle.notes[0]
+
+
+def test_too_few_images_per_class_to_stratify_still_splits_and_says_so(tmp_path):
+    root = make_folder(tmp_path / "pets", classes=("a", "b", "c", "d"), per_class=2, corrupt=False)
+    bundle = load_dataset(f"folder:{root}", val_fraction=0.2)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (4, 2, 2)  # 2 held out each: fewer than 4 classes
+    assert "at random: too few images per class to stratify" in bundle.notes[0]
 
 
 @pytest.mark.parametrize("mode,channels,ref_mode", [("RGBA", 3, "RGB"), ("RGB", 1, "L"), ("L", 3, "RGB"),

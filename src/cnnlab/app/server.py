@@ -94,7 +94,7 @@ def create_app(
             **run.summary(),
             "conv_layers": analysis.conv_layer_info(catalog.load(run)),
             "figures": list(run.figures()),
-            "has_metrics": (run.path / "metrics.csv").is_file(),
+            "has_metrics": any((run.path / name).is_file() for name in ("metrics.csv", "steps.csv")),
         }
 
     @app.get("/api/runs/{run_id}/filters")
@@ -123,13 +123,13 @@ def create_app(
     @app.get("/api/runs/{run_id}/curves.png")
     def run_curves(run_id: str) -> Response:
         from cnnlab.eval.figures import learning_curves
-        from cnnlab.eval.runs import read_metrics
+        from cnnlab.eval.runs import curve_rows
 
-        rows = read_metrics(run_of(run_id).path)
-        if not rows:
-            raise HTTPException(404, f"run {run_id!r} has no metrics.csv rows to draw")
+        rows, steps = curve_rows(run_of(run_id).path)
+        if not rows and not steps:
+            raise HTTPException(404, f"run {run_id!r} has no metrics.csv or steps.csv rows to draw")
         with tempfile.TemporaryDirectory() as tmp:
-            return Response(learning_curves(rows, Path(tmp) / "curves.png").read_bytes(), media_type="image/png")
+            return Response(learning_curves(rows, Path(tmp) / "curves.png", steps).read_bytes(), media_type="image/png")
 
     return app
 

@@ -32,7 +32,7 @@ def _print_json(data: Any) -> None:
 def eval_command(
     run: Path = RUN_ARG,
     data: Optional[str] = typer.Option(None, "--data", help="Dataset to evaluate on (default: the run's own)."),
-    split: str = typer.Option("test", help="train | val | test."),
+    split: Optional[str] = typer.Option(None, help="train | val | test (default: test, or val when the dataset has no test split).", show_default=False),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average over the image and its mirror."),
     tta_translate: bool = typer.Option(False, "--tta-translate", help="With --tta: also the image shifted 1 pixel up-left and down-right, and their mirrors."),
     tta_grid: bool = typer.Option(False, "--tta-grid", help="With --tta-translate: all eight 1-pixel shifts and their mirrors (18 views)."),
@@ -53,7 +53,8 @@ def eval_command(
         return
     m = result.metrics
     console = Console()
-    console.print(f"{result.dataset} / {split}{' (TTA)' if tta else ''}: {m.num_samples} images, {result.checkpoint}")
+    note = f" ({result.split_note})" if result.split_note else ""
+    console.print(f"{result.dataset} / {result.split}{' (TTA)' if tta else ''}{note}: {m.num_samples} images, {result.checkpoint}")
     head = Table()
     head.add_column("metric")
     head.add_column("value", justify="right")

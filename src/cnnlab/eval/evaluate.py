@@ -42,6 +42,7 @@ class EvalResult:
     mistakes: list[Mistake] = field(default_factory=list)
     tta_translate: bool = False  # with tta: the 1-pixel shifted views too
     tta_grid: bool = False  # with tta_translate: all eight shifts
+    split_note: str = ""  # why this split was evaluated when none was asked for (no test split)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no tensors, no images)."""
@@ -133,7 +134,7 @@ def evaluate(
     run_or_checkpoint: str | Path,
     *,
     data: Any = None,
-    split: str = "test",
+    split: str | None = None,
     tta: bool = False,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
@@ -143,6 +144,9 @@ def evaluate(
     tta_grid: bool = False,
 ) -> EvalResult:
     """Evaluate a run (folder or checkpoint) on ``split`` of its dataset, or of ``data``.
+
+    ``split`` None: the test split, or the validation split when the dataset has no test split
+    (``split_note`` of the result says so).
 
     ``data`` is a dataset name (``"digits"``, ``"folder:PATH"``, ...) or a loaded DatasetBundle;
     images are resized and converted to the channels the model was trained on and normalized
@@ -171,6 +175,10 @@ def evaluate(
             f"{meta['num_classes']}: evaluate on a dataset with the same classes"
         )
     splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
+    split_note = ""
+    if split is None:
+        split = "test" if bundle.test is not None or bundle.val is None else "val"
+        split_note = "" if split == "test" else f"{bundle.name} has no test split: the validation split was evaluated"
     if splits.get(split) is None:
         present = ", ".join(k for k, v in splits.items() if v is not None)
         raise ConfigError(f"dataset {bundle.name!r} has no {split!r} split: use --split with one of {present}")
@@ -182,7 +190,8 @@ def evaluate(
         precision=_eval_precision(run_config.get("precision"), device), tta_grid=tta_grid,
     )
     views = TestTimeAugmentation.for_data(tta, tta_translate, meta["mean"], meta["std"], tta_grid)
-    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, views.translate, views.grid)
+    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, views.translate, views.grid,
+                      split_note)
 
 
 def _eval_precision(trained: str | None, device: str | torch.device) -> str:

@@ -62,13 +62,23 @@ def read_text(path: Path) -> str | None:
     return path.read_text() if path.exists() else None
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, float]]:
-    """metrics.csv as one dict per epoch, numbers parsed; [] when the file is absent."""
-    path = run_dir / "metrics.csv"
+SHORT_RUN_EPOCHS = 3  # runs of fewer epochs have their curves drawn from steps.csv
+
+
+def read_metrics(run_dir: Path, name: str = "metrics.csv") -> list[dict[str, float]]:
+    """metrics.csv (one dict per epoch) or another CSV of the run (steps.csv), numbers parsed; [] when absent."""
+    path = run_dir / name
     if not path.exists():
         return []
     with path.open(newline="") as f:
         return [{k: _number(v) for k, v in row.items() if k} for row in csv.DictReader(f)]
+
+
+def curve_rows(run_dir: Path) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """What the learning curves are drawn from: metrics.csv rows, and the steps.csv rows when the run
+    has fewer than SHORT_RUN_EPOCHS epochs (else [], one point per epoch is curve enough)."""
+    rows = read_metrics(run_dir)
+    return rows, read_metrics(run_dir, "steps.csv") if len(rows) < SHORT_RUN_EPOCHS else []
 
 
 def _number(text: str | None) -> float | None:
