@@ -1,6 +1,7 @@
 """Evaluate a trained run on a dataset split: metrics, probabilities and the worst mistakes."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -142,6 +143,7 @@ def evaluate(
     data_dir: str | Path | None = None,
     tta_translate: bool = False,
     tta_grid: bool = False,
+    allow_class_mismatch: bool = False,
 ) -> EvalResult:
     """Evaluate a run (folder or checkpoint) on ``split`` of its dataset, or of ``data``.
 
@@ -150,7 +152,8 @@ def evaluate(
 
     ``data`` is a dataset name (``"digits"``, ``"folder:PATH"``, ...) or a loaded DatasetBundle;
     images are resized and converted to the channels the model was trained on and normalized
-    with the run's mean/std.
+    with the run's mean/std. A dataset whose class names differ from the run's is refused (labels would
+    be compared by position only) unless ``allow_class_mismatch``, which warns instead.
     """
     paths = resolve_run(run_or_checkpoint, which=which)
     checkpoint = require_checkpoint(paths, run_or_checkpoint)
@@ -174,6 +177,7 @@ def evaluate(
             f"dataset {bundle.name!r} has {bundle.num_classes} classes but the model was trained for "
             f"{meta['num_classes']}: evaluate on a dataset with the same classes"
         )
+    check_classes(list(bundle.classes), list(meta.get("classes") or ()), bundle.name, allow_class_mismatch)
     splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
     split_note = ""
     if split is None:
@@ -192,6 +196,23 @@ def evaluate(
     views = TestTimeAugmentation.for_data(tta, tta_translate, meta["mean"], meta["std"], tta_grid)
     return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, views.translate, views.grid,
                       split_note)
+
+
+def _names(classes: Sequence[str], shown: int = 4) -> str:
+    return ", ".join(map(str, classes[:shown])) + (", ..." if len(classes) > shown else "")
+
+
+def check_classes(data: list[str], trained: list[str], name: str, allow_mismatch: bool) -> None:
+    """ConfigError when the dataset's class names are not the run's, in the same order; a warning with
+    ``allow_mismatch``. Runs without class names in meta.json are not checked."""
+    if not trained or [str(c) for c in data] == [str(c) for c in trained]:
+        return
+    message = (f"dataset {name!r} has the classes {_names(data)} but the run was trained on {_names(trained)}: "
+               "accuracy would compare labels by position only")
+    if not allow_mismatch:
+        raise ConfigError(f"{message}. Evaluate on a dataset with the run's classes, or pass --allow-class-mismatch "
+                          "if the classes are the same under other names")
+    warnings.warn(f"{message} (--allow-class-mismatch); per-class rows use the run's names", stacklevel=2)
 
 
 def _eval_precision(trained: str | None, device: str | torch.device) -> str:

@@ -86,8 +86,14 @@ def _resume_config(saved: TrainConfig, run_path: Path, model: str | None, data: 
 
 
 def find_resume_checkpoint(run: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The newest readable checkpoint of a run folder (last.pt, else best.pt), saying so on fallback."""
+    """The newest readable checkpoint of a run folder (last.pt, else best.pt), saying so on fallback.
+
+    A folder of runs stands for its one run, or its latest (`cnnlab.eval.runs.pick_run`)."""
+    from cnnlab.eval.runs import pick_run
+
     path = Path(run).expanduser()
+    if path.is_dir():
+        path = pick_run(path)
     run_dir = path.parent.parent if path.is_file() else path
     candidates = [path] if path.is_file() else [run_dir / "checkpoints" / f"{n}.pt" for n in ("last", "best")]
     found, errors = [], []
