@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,3 +163,53 @@ def test_folder_resume_mid_epoch_sees_the_same_augmented_batches(tmp_path):
     assert len(tail) in (6, 7)
     expected = full[len(full) - len(tail):]
     assert all(torch.equal(a, b) and torch.equal(ya, yb) for (a, ya), (b, yb) in zip(tail, expected))
+
+
+# --- folder:FILE.csv: filename,label rows beside the images (Kaggle's layout) --------------------------
+
+def _kaggle(root, labels: dict[str, str], header: bool = True, folder: str = "train"):
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(labels):
+        _image("L", seed=i).save(root / folder / f"{name}.png")
+    lines = (["id,label"] if header else []) + [f"{name},{label}" for name, label in labels.items()]
+    (root / f"{folder}.csv").write_text("\n".join(lines) + "\n")
+    return root / f"{folder}.csv"
+
+
+def test_a_label_csv_names_images_by_id_in_the_folder_named_after_it(tmp_path):
+    labels = {f"img{i}": str(label) for i, label in enumerate([10, 2, 2, 10, 2, 10, 2, 10, 10, 2])}
+    csv_file = _kaggle(tmp_path, labels)
+    with open(csv_file, "a") as f:
+        f.write("gone,2\n")
+    with pytest.warns(UserWarning, match=r"1 file\(s\) listed in .*train.csv were not found and are left out: gone"):
+        bundle = load_dataset(f"folder:{csv_file}", val_fraction=0.2, seed=1)
+    assert bundle.classes == ["2", "10"]  # integer labels sort as numbers
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (6, 2, 2)
+    every = {p: y for split in (bundle.train, bundle.val, bundle.test) for p, y in split.samples}
+    assert {Path(p).stem: bundle.classes[y] for p, y in every.items()} == labels
+    assert bundle.notes[0].startswith(f"folder:{csv_file}: held out 2 validation and 2 test images of 10")
+
+
+def test_a_headerless_label_csv_beside_its_images(tmp_path):
+    for i, name in enumerate(("a.png", "b.png", "c.png")):  # names with extensions, in the CSV's own folder
+        _image("L", seed=i).save(tmp_path / name)
+    (tmp_path / "labels.csv").write_text("a.png,cat\nb.png,dog\nc.png,cat\n")
+    bundle = load_dataset(f"folder:{tmp_path / 'labels.csv'}", val_fraction=0)
+    assert bundle.classes == ["cat", "dog"] and sorted(bundle.train.targets) == [0, 0, 1]  # the first row is data
+
+
+def test_a_label_csv_that_names_no_existing_file_is_a_data_error(tmp_path):
+    (tmp_path / "labels.csv").write_text("id,label\nnope,cat\n")
+    with pytest.raises(DataError, match="none of the 2 files listed"):
+        load_dataset(f"folder:{tmp_path / 'labels.csv'}")
+    (tmp_path / "one.csv").write_text("just-a-name\n")
+    with pytest.raises(DataError, match="each row needs filename,label"):
+        load_dataset(f"folder:{tmp_path / 'one.csv'}")
+
+
+def test_run_names_use_the_datasets_base_name():
+    from cnnlab.training.run import data_label
+
+    assert data_label("folder:/root/.cache/hidden-mnist/") == "hidden-mnist"
+    assert data_label("folder:/data/dogs/labels.csv") == "dogs"
+    assert data_label("digits") == "digits"

@@ -75,3 +75,19 @@ def test_an_explicit_batch_size_that_fits_is_kept(tmp_path, capsys):
     write_images(root, 20, seed=3)
     cnnlab.train("fastnet_small", data=f"folder:{root}", batch_size=16, out=str(tmp_path / "runs"), report=False, **TINY)
     assert "batch size" not in capsys.readouterr().out
+
+
+def test_a_kaggle_label_csv_trains_and_evaluates(tmp_path, capsys):
+    write_images(tmp_path / "kaggle" / "train", 10, seed=4)
+    images = sorted((tmp_path / "kaggle" / "train").rglob("*.png"))
+    rows = ["id,label"]
+    for i, image in enumerate(images):  # flatten to Kaggle's train/<id>.png + train.csv
+        image.rename(tmp_path / "kaggle" / "train" / f"{i}.png")
+        rows.append(f"{i},{image.parent.name}")
+    (tmp_path / "kaggle" / "train.csv").write_text("\n".join(rows) + "\n")
+    result = cnnlab.train("fastnet_small", data=f"folder:{tmp_path / 'kaggle' / 'train.csv'}", batch_size=8,
+                          out=str(tmp_path / "runs"), report=False, **TINY)
+    assert result.status == "completed" and result.run_dir.name.startswith("fastnet_small-kaggle-")
+    assert "held out 2 validation and 2 test images of 20" in capsys.readouterr().out
+    code, out, err = run_cli(["eval", result.run_dir], capsys)
+    assert code == 0 and "/ test: 2 images" in out

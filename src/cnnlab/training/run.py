@@ -44,12 +44,15 @@ def new_run_path(cfg: TrainConfig) -> Path:
 
 
 def data_label(data: str) -> str:
-    """A dataset as a run name shows it: its name, or a folder dataset's base name (folder:~/pets/ -> pets)."""
+    """A dataset as a run name shows it: its name, or a folder dataset's base name (folder:~/pets/ -> pets,
+    folder:~/dogs/labels.csv -> dogs)."""
     from cnnlab.data.specs import FOLDER_PREFIX
 
     if not data.startswith(FOLDER_PREFIX):
         return data
     folder = Path(data[len(FOLDER_PREFIX):]).expanduser().resolve()
+    if folder.suffix.lower() == ".csv":
+        folder = folder.parent
     return folder.name or "folder"
 
 
