@@ -91,3 +91,11 @@ def test_a_kaggle_label_csv_trains_and_evaluates(tmp_path, capsys):
     assert "held out 2 validation and 2 test images of 20" in capsys.readouterr().out
     code, out, err = run_cli(["eval", result.run_dir], capsys)
     assert code == 0 and "/ test: 2 images" in out
+
+
+def test_a_run_without_validation_or_test_split_says_there_is_nothing_to_evaluate(tmp_path, capsys):
+    write_images(tmp_path / "pets", 6, seed=5)
+    result = cnnlab.train("fastnet_small", data=f"folder:{tmp_path / 'pets'}", batch_size=4, val_fraction=0,
+                          out=str(tmp_path / "runs"), report=False, **TINY)
+    assert (result.results["eval_split"], result.results["eval_acc"], result.results["test_acc"]) == (None, None, None)
+    assert "no test split" in capsys.readouterr().out

@@ -319,7 +319,7 @@ def _interrupted(cfg: TrainConfig, run: RunDir, pos: Position, stop: StopRequest
 
 def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, best: dict[str, Any],
             pos: Position, t_start: float, speeds: list[float]) -> TrainResult:
-    """Evaluate the best checkpoint once on the test split; write results.json and the report."""
+    """Evaluate the best checkpoint once on the test split (validation without one); write results.json and the report."""
     train_time = time.perf_counter() - t_start
     dist.barrier()                                        # best.pt is on disk before anyone reads it
     loaded = load_model(run.path, which="best", device=dist.device)
@@ -327,7 +327,8 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
     # the run's precision and memory layout, as validation used: `cnnlab eval` and the report follow them too
     tta = TestTimeAugmentation.for_data(cfg.tta, cfg.tta_translate, s.meta["mean"], s.meta["std"], cfg.tta_grid)
     # without a test split the best checkpoint is measured on validation, and results.json says so
-    split, loader = ("test", s.test_loader) if s.test_loader is not None else ("val", s.val_loader)
+    split = "test" if s.test_loader is not None else "val" if s.val_loader is not None else None
+    loader = s.test_loader if split == "test" else s.val_loader
     final_loss, final_acc = evaluate(model, loader, s.autocast, cfg.channels_last, dist, tta)
     test_acc, test_loss = (final_acc, final_loss) if split == "test" else (None, None)
     results = {
