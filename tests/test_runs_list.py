@@ -128,3 +128,12 @@ def test_the_explorer_notes_an_image_of_inverted_polarity(tmp_path):
     inverted = client.post("/api/runs/r/analyze", files={"image": ("x.png", buffer.getvalue(), "image/png")},
                            data={"invert": "true"}).json()
     assert inverted["polarity_note"] is None
+
+
+def test_export_and_load_model_take_a_folder_of_runs_too(parent, tmp_path):
+    from cnnlab.export import export_run
+    from cnnlab.training import load_model
+
+    (run,) = [p for p in parent.iterdir() if p.is_dir()]
+    assert load_model(parent).path == run / "checkpoints" / "best.pt"
+    assert export_run(parent, format="safetensors").path == run / "export" / "fastnet_small.safetensors"
