@@ -17,9 +17,10 @@ def list_models_command(
 
     names = list_models(pattern)
     if not names:
-        containing = list_models(f"*{pattern}*")
-        hint = (f"; {len(containing)} names contain it: try '*{pattern}*'" + (f" or '{pattern}*'" if list_models(f"{pattern}*") else "")
-                if containing else "; run `cnnlab models` for every name")
+        containing, starting = list_models(f"*{pattern}*"), list_models(f"{pattern}*")
+        hint = "; run `cnnlab models` for every name"
+        if containing:
+            hint = f"; {len(containing)} names contain it: try '*{pattern}*'" + (f" or '{pattern}*'" if starting else "")
         raise ConfigError(f"no model matches {pattern!r}: a pattern is a shell glob matched against the whole name "
                           f"('resnet*' starts with resnet, '*net*' contains net){hint}")
     table = Table("model", "family", "description")

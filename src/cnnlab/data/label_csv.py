@@ -32,9 +32,9 @@ def _find(name: str, dirs: list[Path]) -> Path | None:
         if candidate.is_file():
             return candidate
         if not candidate.suffix:
-            found = next((candidate.with_suffix(ext) for ext in IMAGE_EXTENSIONS if candidate.with_suffix(ext).is_file()), None)
-            if found is not None:
-                return found
+            for ext in IMAGE_EXTENSIONS:
+                if candidate.with_suffix(ext).is_file():
+                    return candidate.with_suffix(ext)
     return None
 
 
@@ -69,7 +69,8 @@ def read_label_csv(path: str | Path) -> tuple[list[str], list[tuple[str, int]]]:
                         "beside the CSV, in a folder named after it, or in images/")
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        warnings.warn(f"{len(missing)} file(s) listed in {csv_path} were not found and are left out: {shown}", stacklevel=2)
+        warnings.warn(f"{len(missing)} file(s) listed in {csv_path} were not found and are left out: {shown}",
+                      stacklevel=2)
     classes = _sorted_labels({label for _, label in found})
     index = {c: i for i, c in enumerate(classes)}
     return classes, [(str(image), index[label]) for image, label in found]

@@ -161,8 +161,9 @@ def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, d
     subtitle = " · ".join(
         str(x) for x in (meta.get("model"), meta.get("dataset"), kind, evaluation and f"evaluated: {evaluation.checkpoint}") if x
     )
+    split_note = f" ({evaluation.split_note})" if evaluation is not None and evaluation.split_note else ""
     context = {
-        "title": f"Run report: {run_name(run_dir)}" + (f" ({evaluation.split_note})" if evaluation and evaluation.split_note else ""),
+        "title": f"Run report: {run_name(run_dir)}{split_note}",
         "subtitle": subtitle,
         "sections": list(SECTIONS.items()),
         "cards": _evaluation_cards(evaluation) + result_cards(results, skip=EVALUATED) if evaluation else result_cards(results),

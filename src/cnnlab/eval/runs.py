@@ -163,6 +163,7 @@ def run_state(run_dir: Path) -> RunState:
         done = (steps or epochs or [{}])[-1].get("epoch")
         best_val = max((r["val_acc"] for r in epochs if r.get("val_acc") is not None), default=None)
     evaluated = results.get("eval_split") or ("test" if results.get("test_acc") is not None else None)
-    return RunState(run_dir, meta.get("kind", "cnn"), str(meta.get("model") or meta.get("method") or ""), str(meta.get("dataset", "")),
-                    state, done, config.get("epochs") if isinstance(config, dict) else None, best_val,
+    model = str(meta.get("model") or meta.get("method") or "")
+    planned = config.get("epochs") if isinstance(config, dict) else None
+    return RunState(run_dir, meta.get("kind", "cnn"), model, str(meta.get("dataset", "")), state, done, planned, best_val,
                     results.get("eval_acc", results.get("test_acc")), evaluated)

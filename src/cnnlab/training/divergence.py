@@ -26,7 +26,8 @@ class DivergenceWatch:
 
     def lr_advice(self, lr: float) -> str:
         """``lr``: the rate of the step that went wrong (a schedule may be below its peak by then)."""
-        now = f"{lr:.3g} now, --lr {self.peak_lr:g} at its peak" if abs(lr - self.peak_lr) > 1e-3 * self.peak_lr else f"--lr {lr:g}"
+        below_peak = abs(lr - self.peak_lr) > 1e-3 * self.peak_lr
+        now = f"{lr:.3g} now, --lr {self.peak_lr:g} at its peak" if below_peak else f"--lr {lr:g}"
         return f"the learning rate ({now}) is probably too high: try --lr {self.peak_lr / 10:g}"
 
     def _once(self, kind: str, message: str) -> str | None:
@@ -39,8 +40,10 @@ class DivergenceWatch:
         """A warning when ``loss`` (at ``where``, e.g. "step 12") is NaN/inf or far above chance level."""
         if math.isfinite(loss) and loss <= LOSS_BLOWUP * self.chance_loss:
             return None
-        state = f"became {loss}" if not math.isfinite(loss) else f"rose to {loss:.4g} (chance level is {self.chance_loss:.3g})"
-        return self._once("loss", f"warning: the training loss {state} at {where}: training is diverging; {self.lr_advice(lr)}")
+        state = (f"rose to {loss:.4g} (chance level is {self.chance_loss:.3g})" if math.isfinite(loss)
+                 else f"became {loss}")
+        return self._once("loss", f"warning: the training loss {state} at {where}: training is diverging; "
+                                  f"{self.lr_advice(lr)}")
 
     def validation(self, acc: float, epoch: int, images: int, lr: float) -> str | None:
         """A warning when ``acc`` falls far below the best so far (by more than small-split noise)."""
