@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from viz_support import app_server, digit_png, write_zoo_run
+from viz_support import app_server, digit_png, png, write_zoo_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
@@ -23,6 +23,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 def server(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     write_zoo_run(runs / "digits-fastnet")
+    (write_zoo_run(runs / "stopped-run") / "results.json").unlink()  # a checkpoint, no results: interrupted
     with app_server(runs, log_path=tmp_path_factory.mktemp("log") / "server.log") as (port, _):
         yield f"http://127.0.0.1:{port}"
 
@@ -80,3 +81,27 @@ def test_non_image_upload_shows_an_error(page, tmp_path):
     message = page.inner_text("#error")
     assert "not an image" in message and "415" in message
     shot(page, tmp_path, "explorer-error")
+
+
+def test_an_interrupted_run_is_marked_in_the_picker_and_the_run_line(page):
+    texts = page.eval_on_selector("#run-select", "el => [...el.options].map(o => o.textContent)")
+    assert [t.endswith("(interrupted)") for t in texts] == [False, True]
+    assert "interrupted" not in page.inner_text("#run-info")
+    page.select_option("#run-select", "stopped-run")
+    page.wait_for_function("document.getElementById('run-info').textContent.includes('interrupted: the run did not finish')")
+
+
+def test_a_dark_on_light_upload_gets_a_note_that_invert_clears(page, tmp_path):
+    import numpy as np
+
+    pixels = np.full((64, 64), 235, np.uint8)
+    pixels[8:-8, 28:36] = 20  # a dark bar on white; the run's images are light on dark (mean 0.3)
+    image = tmp_path / "photo.png"
+    image.write_bytes(png(pixels))
+    page.click("button.tab[data-tab=upload]")
+    page.set_input_files("#file", str(image))
+    page.wait_for_selector("#polarity-note", state="visible")
+    assert "looks dark on light" in page.inner_text("#polarity-note")
+    page.check("#invert")
+    page.wait_for_selector("#polarity-note", state="hidden")
+    assert page.is_hidden("#error")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def test_workers_stream_the_same_batches(tmp_path):
     kw = dict(batch_size=3, shuffle=True, mean=bundle.mean, std=bundle.std, seed=5)
     serial = list(make_loader(bundle.train, **kw))
     parallel = list(make_loader(bundle.train, num_workers=2, **kw))
-    assert len(serial) == len(parallel) == 3
+    assert len(serial) == len(parallel) == 2  # 12 images - 3 validation - 3 test = 6 = 2 batches
     assert all(torch.equal(a, b) and torch.equal(ya, yb) for (a, ya), (b, yb) in zip(serial, parallel))
 
 
@@ -78,12 +79,34 @@ def test_train_val_test_layout(tmp_path):
     assert info.classes == ["cat", "dog"] and info.num_train == 12 and info.num_test == 3
 
 
-def test_held_out_val_is_seeded_and_disjoint(tmp_path):
-    root = make_folder(tmp_path / "pets", per_class=10, corrupt=False)
-    a = load_dataset(f"folder:{root}", val_fraction=0.3, seed=2)
-    b = load_dataset(f"folder:{root}", val_fraction=0.3, seed=2)
-    assert a.val.samples == b.val.samples and len(a.val) == 6 and len(a.train) == 14
-    assert not {p for p, _ in a.train.samples} & {p for p, _ in a.val.samples}
+def test_a_flat_folder_gets_seeded_disjoint_stratified_val_and_test_splits(tmp_path):
+    root = make_folder(tmp_path / "pets", classes=("cat", "dog", "owl"), per_class=10, corrupt=False)
+    a = load_dataset(f"folder:{root}", val_fraction=0.2, seed=2)
+    b = load_dataset(f"folder:{root}", val_fraction=0.2, seed=2)
+    c = load_dataset(f"folder:{root}", val_fraction=0.2, seed=3)
+    assert a.val.samples == b.val.samples and a.test.samples == b.test.samples
+    assert a.val.samples != c.val.samples
+    assert (len(a.train), len(a.val), len(a.test)) == (18, 6, 6)
+    paths = [{p for p, _ in split.samples} for split in (a.train, a.val, a.test)]
+    assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
+    assert sorted(a.val.targets) == sorted(a.test.targets) == [0, 0, 1, 1, 2, 2]  # every class its share
+    assert a.notes == [f"folder:{root} has no val/ or test/ folder: held out 6 validation and 6 test images of 30 "
+                       "(20% each, stratified by class, seed 2)"]
+
+
+def test_a_train_only_folder_with_test_holds_out_validation_only(tmp_path):
+    make_folder(tmp_path / "data" / "train", per_class=10, corrupt=False)
+    make_folder(tmp_path / "data" / "test", per_class=2, corrupt=False)
+    bundle = load_dataset(f"folder:{tmp_path / 'data'}", val_fraction=0.2)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (16, 4, 4)
+    assert "held out 4 validation images of 20 (20%, stratified" in bundle.notes[0]
+
+
+def test_too_few_images_per_class_to_stratify_still_splits_and_says_so(tmp_path):
+    root = make_folder(tmp_path / "pets", classes=("a", "b", "c", "d"), per_class=2, corrupt=False)
+    bundle = load_dataset(f"folder:{root}", val_fraction=0.2)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (4, 2, 2)  # 2 held out each: fewer than 4 classes
+    assert "at random: too few images per class to stratify" in bundle.notes[0]
 
 
 @pytest.mark.parametrize("mode,channels,ref_mode", [("RGBA", 3, "RGB"), ("RGB", 1, "L"), ("L", 3, "RGB"),
@@ -140,3 +163,53 @@ def test_folder_resume_mid_epoch_sees_the_same_augmented_batches(tmp_path):
     assert len(tail) in (6, 7)
     expected = full[len(full) - len(tail):]
     assert all(torch.equal(a, b) and torch.equal(ya, yb) for (a, ya), (b, yb) in zip(tail, expected))
+
+
+# --- folder:FILE.csv: filename,label rows beside the images (Kaggle's layout) --------------------------
+
+def _kaggle(root, labels: dict[str, str], header: bool = True, folder: str = "train"):
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(labels):
+        _image("L", seed=i).save(root / folder / f"{name}.png")
+    lines = (["id,label"] if header else []) + [f"{name},{label}" for name, label in labels.items()]
+    (root / f"{folder}.csv").write_text("\n".join(lines) + "\n")
+    return root / f"{folder}.csv"
+
+
+def test_a_label_csv_names_images_by_id_in_the_folder_named_after_it(tmp_path):
+    labels = {f"img{i}": str(label) for i, label in enumerate([10, 2, 2, 10, 2, 10, 2, 10, 10, 2])}
+    csv_file = _kaggle(tmp_path, labels)
+    with open(csv_file, "a") as f:
+        f.write("gone,2\n")
+    with pytest.warns(UserWarning, match=r"1 file\(s\) listed in .*train.csv were not found and are left out: gone"):
+        bundle = load_dataset(f"folder:{csv_file}", val_fraction=0.2, seed=1)
+    assert bundle.classes == ["2", "10"]  # integer labels sort as numbers
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (6, 2, 2)
+    every = {p: y for split in (bundle.train, bundle.val, bundle.test) for p, y in split.samples}
+    assert {Path(p).stem: bundle.classes[y] for p, y in every.items()} == labels
+    assert bundle.notes[0].startswith(f"folder:{csv_file}: held out 2 validation and 2 test images of 10")
+
+
+def test_a_headerless_label_csv_beside_its_images(tmp_path):
+    for i, name in enumerate(("a.png", "b.png", "c.png")):  # names with extensions, in the CSV's own folder
+        _image("L", seed=i).save(tmp_path / name)
+    (tmp_path / "labels.csv").write_text("a.png,cat\nb.png,dog\nc.png,cat\n")
+    bundle = load_dataset(f"folder:{tmp_path / 'labels.csv'}", val_fraction=0)
+    assert bundle.classes == ["cat", "dog"] and sorted(bundle.train.targets) == [0, 0, 1]  # the first row is data
+
+
+def test_a_label_csv_that_names_no_existing_file_is_a_data_error(tmp_path):
+    (tmp_path / "labels.csv").write_text("id,label\nnope,cat\n")
+    with pytest.raises(DataError, match="none of the 2 files listed"):
+        load_dataset(f"folder:{tmp_path / 'labels.csv'}")
+    (tmp_path / "one.csv").write_text("just-a-name\n")
+    with pytest.raises(DataError, match="each row needs filename,label"):
+        load_dataset(f"folder:{tmp_path / 'one.csv'}")
+
+
+def test_run_names_use_the_datasets_base_name():
+    from cnnlab.training.run import data_label
+
+    assert data_label("folder:/root/.cache/hidden-mnist/") == "hidden-mnist"
+    assert data_label("folder:/data/dogs/labels.csv") == "dogs"
+    assert data_label("digits") == "digits"

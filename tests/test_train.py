@@ -16,12 +16,14 @@ from torch import nn
 
 import cnnlab
 from cnnlab.errors import CheckpointError, ConfigError
-from cnnlab.models import create_model, list_models, register_model
-from cnnlab.models.fastnet import FastNet
+from cnnlab.models import create_model
 from cnnlab.training import TrainConfig, TrainingDiverged, load_model, read_checkpoint, train
 from cnnlab.training.checkpoint import load_weights, save_checkpoint
 from cnnlab.training.config import load_yaml, merge, resolve_config, save_yaml
 from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, total_steps
+from train_support import register_misbehaving_models
+
+register_misbehaving_models()
 
 TINY = dict(data="digits", batch_size=64, threads=1, report=False, quiet=True)
 
@@ -252,26 +254,6 @@ def test_checkpoint_with_python_objects_is_refused(tmp_path):
 
 
 # --- NaN, EMA -----------------------------------------------------------------------------------------
-
-class _NanAfter(FastNet):
-    """fastnet_small whose output turns NaN from its ``nan_at``-th training forward call on."""
-
-    def __init__(self, *, nan_at: int = 1_000_000, **kwargs) -> None:
-        super().__init__(widths=(16, 32, 64), **kwargs)
-        self.nan_at, self.calls = nan_at, 0
-
-    def forward(self, x):
-        self.calls += self.training
-        out = super().forward(x)
-        return out * float("nan") if self.training and self.calls >= self.nan_at else out
-
-
-if "_test_nan_after" not in list_models():
-    @register_model
-    def _test_nan_after(**kwargs) -> _NanAfter:
-        """Test-only: a fastnet_small whose loss turns NaN at a chosen step."""
-        return _NanAfter(arch="_test_nan_after", **kwargs)
-
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     steps_per_epoch = 1293 // 64

@@ -41,7 +41,8 @@ def gray3(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rgb2(tmp_path_factory):
-    return make_folder(tmp_path_factory.mktemp("rgb2"), ["x", "y"], "RGB", seed=1)
+    # 16 images: 10 train after the 20% validation and test hold-outs, two steps of 4 for one-cycle to schedule
+    return make_folder(tmp_path_factory.mktemp("rgb2"), ["x", "y"], "RGB", per_class=8, seed=1)
 
 
 @pytest.fixture(scope="module")

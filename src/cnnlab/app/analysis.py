@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from cnnlab.app.catalog import LoadedRun
+from cnnlab.eval.predict import polarity_note
 from cnnlab.viz.activations import ACTIVATION_CMAP, capture_activations
 from cnnlab.viz.cam import explain, overlay
 from cnnlab.viz.conv_layers import conv_layers
@@ -49,8 +50,8 @@ def _device(run: LoadedRun) -> torch.device:
     return next(run.model.parameters()).device
 
 
-def _image(run: LoadedRun, data: bytes) -> ModelImage:
-    return prepare_image(data, run.meta, device=_device(run))
+def _image(run: LoadedRun, data: bytes, inverted: bool) -> ModelImage:
+    return prepare_image(data, run.meta, device=_device(run), inverted=inverted)
 
 
 def _cam(run: LoadedRun, img: ModelImage, target: int | None) -> tuple[dict[str, Any], np.ndarray]:
@@ -68,9 +69,10 @@ def _cam(run: LoadedRun, img: ModelImage, target: int | None) -> tuple[dict[str,
     return answer, result.probs
 
 
-def analyze(run: LoadedRun, data: bytes) -> dict[str, Any]:
-    """Top-k prediction, activation maps of every conv layer and Grad-CAM/saliency of the top class."""
-    img = _image(run, data)
+def analyze(run: LoadedRun, data: bytes, inverted: bool = False) -> dict[str, Any]:
+    """Top-k prediction, activation maps of every conv layer and Grad-CAM/saliency of the top class;
+    ``polarity_note`` when the image looks of inverted polarity against the training images."""
+    img = _image(run, data, inverted)
     classes = [str(c) for c in run.meta["classes"]]
     with run.lock:
         acts = capture_activations(run.model, img.x) if conv_layers(run.model) else []
@@ -78,6 +80,7 @@ def analyze(run: LoadedRun, data: bytes) -> dict[str, Any]:
     order = np.argsort(-probs, kind="stable")[:TOP_K]
     return {
         "input_image": _picture(img.display(), "gray"),
+        "polarity_note": polarity_note(img.pixels, run.meta["mean"]),
         "top": [{"index": int(i), "class": classes[i], "prob": float(probs[i])} for i in order],
         "activations": [
             {
@@ -92,8 +95,8 @@ def analyze(run: LoadedRun, data: bytes) -> dict[str, Any]:
     }
 
 
-def cam(run: LoadedRun, data: bytes, target: int | None) -> dict[str, Any]:
+def cam(run: LoadedRun, data: bytes, target: int | None, inverted: bool = False) -> dict[str, Any]:
     """Grad-CAM and saliency for class ``target`` (default: the predicted class)."""
-    img = _image(run, data)
+    img = _image(run, data, inverted)
     with run.lock:
         return _cam(run, img, target)[0]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cnnlab.errors import ConfigError
-from cnnlab.eval.runs import read_json, resolve_run
+from cnnlab.eval.runs import read_json, resolve_run, run_state
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class Run:
     checkpoint: Path
     meta: dict[str, Any]
     results: dict[str, Any]
+    state: str = "completed"  # or "interrupted": a checkpoint of a run that did not finish (eval.runs.run_state)
 
     def figures(self) -> dict[str, Path]:
         """The report's figures (RUN/figures/*.png) by file name."""
@@ -57,6 +58,7 @@ class Run:
             **{k: self.meta.get(k) for k in keys},
             "test_acc": self.results.get("test_acc"),
             "best_val_acc": self.results.get("best_val_acc"),
+            "state": self.state,
         }
 
 
@@ -111,7 +113,7 @@ class RunCatalog:
                 continue
             if meta.get("kind", "cnn") != "cnn" or checkpoint is None:
                 continue  # feature runs and runs that never saved a checkpoint have no network to show
-            runs[run_id] = Run(run_id, folder, checkpoint, meta, results)
+            runs[run_id] = Run(run_id, folder, checkpoint, meta, results, run_state(folder).state)
         self._runs = runs
         return list(runs.values())
 

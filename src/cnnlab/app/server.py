@@ -5,8 +5,9 @@ API (all answers JSON unless noted; errors are ``{"detail": "message"}``):
     GET  /api/runs                          the runs found, and the upload limit
     GET  /api/runs/{id}                     one run: meta, conv layers, report figures
     GET  /api/runs/{id}/filters?layer=NAME  a conv layer's filters as a picture
-    POST /api/runs/{id}/analyze             form field ``image``: top-k, activation maps, Grad-CAM
-    POST /api/runs/{id}/cam                 form fields ``image``, ``target``: Grad-CAM for a class
+    POST /api/runs/{id}/analyze             form fields ``image``, ``invert``: top-k, activation maps, Grad-CAM,
+                                            a note when the image looks of inverted polarity
+    POST /api/runs/{id}/cam                 form fields ``image``, ``target``, ``invert``: Grad-CAM for a class
     GET  /api/runs/{id}/figures/{name}      a PNG from RUN/figures/ (names from the listing)
     GET  /api/runs/{id}/curves.png          learning curves drawn from metrics.csv
 
@@ -94,7 +95,7 @@ def create_app(
             **run.summary(),
             "conv_layers": analysis.conv_layer_info(catalog.load(run)),
             "figures": list(run.figures()),
-            "has_metrics": (run.path / "metrics.csv").is_file(),
+            "has_metrics": any((run.path / name).is_file() for name in ("metrics.csv", "steps.csv")),
         }
 
     @app.get("/api/runs/{run_id}/filters")
@@ -102,16 +103,17 @@ def create_app(
         return analysis.filters(catalog.load(run_of(run_id)), layer)
 
     @app.post("/api/runs/{run_id}/analyze")
-    def run_analyze(run_id: str, image: UploadFile = File(...)) -> dict[str, Any]:
+    def run_analyze(run_id: str, image: UploadFile = File(...), invert: bool = Form(False)) -> dict[str, Any]:
         run = run_of(run_id)
         data = upload(image)  # reject bad uploads before loading a model
-        return analysis.analyze(catalog.load(run), data)
+        return analysis.analyze(catalog.load(run), data, invert)
 
     @app.post("/api/runs/{run_id}/cam")
-    def run_cam(run_id: str, image: UploadFile = File(...), target: Optional[int] = Form(None)) -> dict[str, Any]:
+    def run_cam(run_id: str, image: UploadFile = File(...), target: Optional[int] = Form(None),
+                invert: bool = Form(False)) -> dict[str, Any]:
         run = run_of(run_id)
         data = upload(image)
-        return analysis.cam(catalog.load(run), data, target)
+        return analysis.cam(catalog.load(run), data, target, invert)
 
     @app.get("/api/runs/{run_id}/figures/{name}")
     def run_figure(run_id: str, name: str) -> FileResponse:
@@ -123,13 +125,13 @@ def create_app(
     @app.get("/api/runs/{run_id}/curves.png")
     def run_curves(run_id: str) -> Response:
         from cnnlab.eval.figures import learning_curves
-        from cnnlab.eval.runs import read_metrics
+        from cnnlab.eval.runs import curve_rows
 
-        rows = read_metrics(run_of(run_id).path)
-        if not rows:
-            raise HTTPException(404, f"run {run_id!r} has no metrics.csv rows to draw")
+        rows, steps = curve_rows(run_of(run_id).path)
+        if not rows and not steps:
+            raise HTTPException(404, f"run {run_id!r} has no metrics.csv or steps.csv rows to draw")
         with tempfile.TemporaryDirectory() as tmp:
-            return Response(learning_curves(rows, Path(tmp) / "curves.png").read_bytes(), media_type="image/png")
+            return Response(learning_curves(rows, Path(tmp) / "curves.png", steps).read_bytes(), media_type="image/png")
 
     return app
 

@@ -5,6 +5,7 @@ import gc
 import importlib
 import os
 import sys
+import warnings
 
 # Idle OpenMP threads spin briefly, then sleep. A training step runs hundreds of short parallel
 # regions: threads that sleep at once (OMP_WAIT_POLICY=PASSIVE) wake too late for each, and
@@ -31,8 +32,19 @@ app = typer.Typer(
 
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from cnnlab import __version__
+
+        typer.echo(f"cnnlab {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print cnnlab's version and exit."),
+) -> None:
     """A lab for convolutional neural networks: build, inspect, train, evaluate and explain CNNs."""
 
 
@@ -42,6 +54,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.data_cmd",
     "cnnlab.cli.inspect_cmd",
     "cnnlab.cli.eval_cmd",
+    "cnnlab.cli.runs_cmd",
     "cnnlab.cli.viz_cmd",
     "cnnlab.cli.features_cmd",
     "cnnlab.cli.app_cmd",
@@ -66,6 +79,12 @@ def _register_all() -> None:
     _registered = True
 
 
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: object = None, line: str | None = None) -> None:
+    """A Python warning as one line, ``warning: MESSAGE`` (Python's own format adds a line of source code)."""
+    typer.secho(f"warning: {' '.join(str(message).split())}", err=True, fg=typer.colors.YELLOW)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print one clear message and exit 2, never a traceback.
 
@@ -73,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     """
     _register_all()
     try:
-        app(args=argv, prog_name="cnnlab")
+        with warnings.catch_warnings():  # restores Python's warning printer when an in-process caller returns
+            warnings.showwarning = show_warning
+            app(args=argv, prog_name="cnnlab")
     except CnnlabError as err:
         typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
         sys.exit(2)

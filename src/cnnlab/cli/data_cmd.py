@@ -30,7 +30,8 @@ def list_command(data_dir: Optional[Path] = DATA_DIR_OPTION) -> None:
         table.add_row(name, f"{info.channels}x{h}x{w}", str(info.num_classes),
                       f"{info.num_train:,}/{info.num_test:,}", where)
     Console().print(table)
-    Console().print("Also: folder:PATH (PATH/<class>/<images>, or PATH/train|val|test/<class>/<images>).")
+    Console().print("Also: folder:PATH (PATH/<class>/<images>, or PATH/train|val|test/<class>/<images>), "
+                    "and folder:FILE.csv (filename,label rows beside the images).")
 
 
 @data_app.command("info")

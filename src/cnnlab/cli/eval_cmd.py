@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from cnnlab.cli.output import print_table
 from cnnlab.errors import CheckpointError, DataError
 
 CONFUSION_PRINT_MAX = 15  # larger confusion matrices are only in --json and the report
@@ -32,7 +33,7 @@ def _print_json(data: Any) -> None:
 def eval_command(
     run: Path = RUN_ARG,
     data: Optional[str] = typer.Option(None, "--data", help="Dataset to evaluate on (default: the run's own)."),
-    split: str = typer.Option("test", help="train | val | test."),
+    split: Optional[str] = typer.Option(None, help="train | val | test (default: test, or val when the dataset has no test split).", show_default=False),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average over the image and its mirror."),
     tta_translate: bool = typer.Option(False, "--tta-translate", help="With --tta: also the image shifted 1 pixel up-left and down-right, and their mirrors."),
     tta_grid: bool = typer.Option(False, "--tta-grid", help="With --tta-translate: all eight 1-pixel shifts and their mirrors (18 views)."),
@@ -40,6 +41,7 @@ def eval_command(
     batch_size: int = typer.Option(256, help="Images per forward pass."),
     device: str = DEVICE_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print all numbers as JSON."),
+    allow_class_mismatch: bool = typer.Option(False, "--allow-class-mismatch", help="Evaluate on --data whose class names differ from the run's (labels compared by position)."),
 ) -> None:
     """Accuracy, top-k accuracy, loss, per-class precision/recall/F1 and the confusion matrix."""
     from cnnlab.eval import evaluate
@@ -47,13 +49,14 @@ def eval_command(
 
     check_option_pairs({"tta": tta, "tta_translate": tta_translate, "tta_grid": tta_grid}, TTA_OPTION_PAIRS)
     result = evaluate(run, data=data, split=split, tta=tta, which=which, batch_size=batch_size, device=_device(device),
-                      tta_translate=tta_translate, tta_grid=tta_grid)
+                      tta_translate=tta_translate, tta_grid=tta_grid, allow_class_mismatch=allow_class_mismatch)
     if as_json:
         _print_json(result.to_dict())
         return
     m = result.metrics
     console = Console()
-    console.print(f"{result.dataset} / {split}{' (TTA)' if tta else ''}: {m.num_samples} images, {result.checkpoint}")
+    note = f" ({result.split_note})" if result.split_note else ""
+    console.print(f"{result.dataset} / {result.split}{' (TTA)' if tta else ''}{note}: {m.num_samples} images, {result.checkpoint}")
     head = Table()
     head.add_column("metric")
     head.add_column("value", justify="right")
@@ -79,17 +82,22 @@ def eval_command(
 def predict_command(
     run: Path = typer.Argument(..., help="A run folder, a checkpoint .pt or an exported .onnx file."),
     images: List[Path] = typer.Argument(..., help="Image files or folders (searched recursively)."),
-    topk: int = typer.Option(5, "--topk", "-k", help="How many classes to list per image."),
+    topk: Optional[int] = typer.Option(None, "--topk", "-k", help="How many classes to list per image (1 to the class count; default 5 or all).", show_default=False),
     device: str = DEVICE_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV: path, rank, class, probability."),
+    invert: bool = typer.Option(False, "--invert", help="Swap light and dark first (a dark object on white, for a model trained on light-on-dark images)."),
 ) -> None:
     """Top-k classes with probabilities for each image (any size, gray or color)."""
     from cnnlab.eval import predict
 
-    result = predict(run, images, topk=topk, device=_device(device))
+    result = predict(run, images, topk=topk, device=_device(device), invert_images=invert)
     for path, reason in result.skipped:
         typer.secho(f"skipped {path}: {reason}", err=True, fg=typer.colors.YELLOW)
+    for p in result.predictions:
+        if p.note:
+            hint = "" if invert else "; try --invert"
+            typer.secho(f"note: {p.path}: {p.note}{hint}", err=True, fg=typer.colors.YELLOW)
     if not result.predictions and result.skipped:
         raise DataError("none of the given files is a readable image (PNG, JPEG, BMP, WebP, ...)")
     if as_json:
@@ -134,10 +142,7 @@ def compare_command(
     if as_json:
         _print_json(comparison.to_dict())
     else:
-        table = Table(*comparison.header())
-        for row in comparison.formatted_rows():
-            table.add_row(*row)
-        Console().print(table)
+        print_table(comparison.header(), comparison.formatted_rows())
     if out is not None:
         typer.echo(f"wrote {write_comparison(runs, out)}", err=as_json)
 

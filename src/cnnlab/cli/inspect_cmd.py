@@ -62,7 +62,8 @@ def conv_command(
     input_size: str = typer.Option(
         ..., "--input", "-i", callback=_size_parser((1, 2, 3)), help="Input size: CxHxW, HxW or N (one channel, N x N)."
     ),
-    kernel: int = typer.Option(..., "--filter", "-f", min=1, help="Filter (window) size F."),
+    kernel: int = typer.Option(..., "--filter", "--kernel", "-f", min=1,
+                               help="Filter (window) size F; PyTorch's kernel_size."),
     stride: Optional[int] = typer.Option(None, "--stride", "-s", min=1, help="Stride S (default 1; F for pooling)."),
     padding: str = typer.Option("0", "--padding", "-p", help="Zero padding P per side, or 'same' = D(F-1)/2."),
     dilation: int = typer.Option(1, "--dilation", "-d", min=1, help="Dilation D."),

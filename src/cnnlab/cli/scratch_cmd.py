@@ -32,6 +32,7 @@ def train_command(
     from cnnlab.errors import DataError
     from cnnlab.scratch import EpochStats, accuracy, fit, scratch_convnet, softmax_cross_entropy
     from cnnlab.scratch.data import split_to_numpy
+    from cnnlab.training.divergence import DivergenceWatch
 
     try:
         bundle = load_dataset(dataset, data_dir=data_dir, download=download, val_fraction=0.0, seed=seed)
@@ -51,9 +52,15 @@ def train_command(
     typer.echo(f"initial loss {initial_loss:.3f} (ln {bundle.num_classes} = {np.log(bundle.num_classes):.3f}); "
                f"chance accuracy {1 / bundle.num_classes:.3f}")
 
+    watch = DivergenceWatch(bundle.num_classes, lr)
+
     def report(stats: EpochStats) -> None:
-        typer.echo(f"epoch {stats.epoch}: loss {stats.train_loss:.4f}  train acc {stats.train_acc:.3f}  "
+        typer.echo(f"epoch {stats.epoch}: loss {stats.train_loss:.4g}  train acc {stats.train_acc:.3f}  "
                    f"test acc {stats.val_acc:.3f}  ({stats.seconds:.1f} s)")
+        for warning in (watch.loss(stats.train_loss, f"epoch {stats.epoch}", lr),
+                        watch.validation(stats.val_acc or 0.0, stats.epoch, len(x_test), lr)):
+            if warning:
+                typer.secho(warning, err=True, fg=typer.colors.YELLOW)
 
     fit(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, seed=seed,
         x_val=x_test, y_val=y_test, on_epoch=report)

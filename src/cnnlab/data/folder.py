@@ -1,7 +1,8 @@
 """`folder:PATH` datasets: an ImageFolder layout decoded by Pillow and streamed through a DataLoader.
 
-Layout: `PATH/<class>/<image>` (a seeded held-out split becomes val), or `PATH/train/<class>/...`
-with optional `PATH/val/` and `PATH/test/` (class folders named as in train/). Files are listed with
+Layout: `PATH/<class>/<image>` (seeded, stratified held-out splits become val and test), or
+`PATH/train/<class>/...` with optional `PATH/val/` and `PATH/test/` (class folders named as in
+train/), or `PATH.csv` of filename,label rows (see `label_csv`). Files are listed with
 torchvision's `make_dataset`; files without an image extension are ignored with one warning.
 
 Decoding rules (`decode_image`): Pillow opens the file; an image of more than
@@ -24,6 +25,7 @@ from typing import IO, Any, Iterator
 import numpy as np
 import torch
 
+from cnnlab.data.label_csv import is_label_csv, read_label_csv
 from cnnlab.errors import ConfigError, DataError
 
 SPLIT_DIRS = ("train", "val", "test")
@@ -216,9 +218,14 @@ def _split_dirs(root: Path) -> dict[str, Path | None]:
 
 
 def scan_folder(path: str | Path) -> tuple[list[str], dict[str, list[tuple[str, int]] | None]]:
-    """Classes (from train/) and the samples of each split present; DataError on a malformed layout."""
+    """Classes (from train/) and the samples of each split present; DataError on a malformed layout.
+
+    A path to a .csv file reads a label CSV instead (`cnnlab.data.label_csv`): one train split."""
     from torchvision.datasets.folder import find_classes
 
+    if is_label_csv(path):
+        classes, samples = read_label_csv(path)
+        return classes, {"train": samples, "val": None, "test": None}
     root = Path(path).expanduser()
     dirs = _split_dirs(root)
     try:

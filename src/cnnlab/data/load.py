@@ -12,6 +12,8 @@ from cnnlab.data import folder as folder_mod
 from cnnlab.data import locate
 from cnnlab.data.download import ensure_files
 from cnnlab.data.formats import Arrays, RawFile, raw_files, read_dataset, read_sklearn_digits, stage
+from cnnlab.data.holdout import held_out_count, stratified_holdout
+from cnnlab.data.label_csv import is_label_csv
 from cnnlab.data.loader import as_image_size
 from cnnlab.data.memory import TensorSplit, holdout_indices, split_stats
 from cnnlab.data.specs import FOLDER_PREFIX, DatasetSpec, get_spec, is_folder
@@ -41,6 +43,7 @@ class DatasetBundle:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     source: str = ""  # where the files were read from
+    notes: list[str] = field(default_factory=list)  # one line each on choices made while loading (held-out splits)
 
 
 @dataclass
@@ -82,7 +85,7 @@ _READERS: dict[str, Callable[[DatasetSpec, PathLike, bool], tuple[Arrays, Arrays
 def load_dataset(name: str, *, data_dir: PathLike = None, download: bool = True, val_fraction: float = 0.1,
                  seed: int = 0, image_size: int | Sequence[int] | None = None,
                  channels: int | None = None) -> DatasetBundle:
-    """Load a named dataset (see `list_datasets()`) or `folder:PATH`.
+    """Load a named dataset (see `list_datasets()`), `folder:PATH` or `folder:FILE.csv` (filename,label rows).
 
     Files are looked for in `data_dir`, `$CNNLAB_DATA`, the user cache and system folders, and
     downloaded (checksum-verified) when missing and `download` is true. `val_fraction` of the
@@ -123,15 +126,39 @@ def _load_folder(path: str, *, val_fraction: float, seed: int, image_size: int |
 
     train = make(samples["train"])  # type: ignore[arg-type]
     val = make(samples["val"]) if samples["val"] else None
-    if val is None and val_fraction > 0:
-        train_idx, val_idx = holdout_indices(len(train), val_fraction, seed)
-        train, val = train.subset(train_idx.tolist()), train.subset(val_idx.tolist())
     test = make(samples["test"]) if samples["test"] else None
+    notes = []
+    if val is None and val_fraction > 0:
+        train, val, test, note = _hold_out(train, test, val_fraction, seed, name=path)
+        notes.append(note)
     from cnnlab.data.memory import channel_stats
 
     mean, std = channel_stats(folder_mod.sample_for_stats(train, seed), chans)
     return DatasetBundle(FOLDER_PREFIX + path, classes, len(classes), chans, size, train, val, test, mean, std,
-                         str(Path(path).expanduser().resolve()))
+                         str(Path(path).expanduser().resolve()), notes)
+
+
+def _hold_out(train: folder_mod.ImageFolderSplit, test: folder_mod.ImageFolderSplit | None, fraction: float,
+              seed: int, name: str) -> tuple[folder_mod.ImageFolderSplit, folder_mod.ImageFolderSplit,
+                                         folder_mod.ImageFolderSplit | None, str]:
+    """Validation (and test, when the folder has no test/) held out of train, ``fraction`` of it each.
+    ``name``: the folder or label CSV.
+
+    Returns (train, val, test, the one-line note saying what was held out)."""
+    total = len(train)
+    count = held_out_count(total, fraction)
+    held: dict[str, folder_mod.ImageFolderSplit] = {}
+    stratified = True
+    for split in ("validation", "test") if test is None else ("validation",):
+        kept, out, by_class = stratified_holdout(train.targets, count, seed)
+        held[split], train = train.subset(out), train.subset(kept)
+        stratified = stratified and by_class
+    missing = "" if is_label_csv(name) else " has no val/ or test/ folder" if test is None else " has no val/ folder"
+    what = " and ".join(f"{count} {split}" for split in held)
+    how = "stratified by class" if stratified else "at random: too few images per class to stratify"
+    note = (f"{FOLDER_PREFIX}{name}{missing}: held out {what} images of {total} "
+            f"({fraction:.0%}{' each' if len(held) > 1 else ''}, {how}, seed {seed})")
+    return train, held["validation"], held.get("test", test), note
 
 
 def dataset_info(name: str, *, data_dir: PathLike = None) -> DatasetInfo:
@@ -140,7 +167,8 @@ def dataset_info(name: str, *, data_dir: PathLike = None) -> DatasetInfo:
         path = name[len(FOLDER_PREFIX):]
         classes, samples = folder_mod.scan_folder(path)
         size, chans = folder_mod.infer_shape(samples["train"])  # type: ignore[arg-type]
-        return DatasetInfo(name, f"image folder {path}", classes, len(classes), chans, size,
+        title = f"{'label file' if is_label_csv(path) else 'image folder'} {path}"
+        return DatasetInfo(name, title, classes, len(classes), chans, size,
                            len(samples["train"] or ()), len(samples["test"] or ()))
     spec = get_spec(name)
     files = raw_files(spec)

@@ -1,7 +1,8 @@
 """Evaluation, prediction, the run report and run comparison.
 
-- `evaluate(run, split="test", tta=False)` -> EvalResult (accuracy, top-k, loss, per-class
-  precision/recall/F1, confusion matrix, the most confidently wrong images)
+- `evaluate(run, split=None, tta=False)` -> EvalResult (accuracy, top-k, loss, per-class
+  precision/recall/F1, confusion matrix, the most confidently wrong images) on the test split,
+  or the validation split of a dataset without one
 - `predict(run_or_checkpoint_or_onnx, paths, topk=5)` -> PredictResult for image files
 - `write_report(run_dir)` -> RUN/report.html (self-contained) and RUN/figures/*.png
 - `compare_runs(runs)` / `write_comparison(runs, out_dir)`: several runs side by side

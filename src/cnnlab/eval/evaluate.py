@@ -1,6 +1,7 @@
 """Evaluate a trained run on a dataset split: metrics, probabilities and the worst mistakes."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -43,6 +44,7 @@ class EvalResult:
     mistakes: list[Mistake] = field(default_factory=list)
     tta_translate: bool = False  # with tta: the 1-pixel shifted views too
     tta_grid: bool = False  # with tta_translate: all eight shifts
+    split_note: str = ""  # why this split was evaluated when none was asked for (no test split)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no tensors, no images)."""
@@ -133,7 +135,7 @@ def evaluate(
     run_or_checkpoint: str | Path,
     *,
     data: Any = None,
-    split: str = "test",
+    split: str | None = None,
     tta: bool = False,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
@@ -141,12 +143,17 @@ def evaluate(
     data_dir: str | Path | None = None,
     tta_translate: bool = False,
     tta_grid: bool = False,
+    allow_class_mismatch: bool = False,
 ) -> EvalResult:
     """Evaluate a run (folder or checkpoint) on ``split`` of its dataset, or of ``data``.
 
+    ``split`` None: the test split, or the validation split when the dataset has no test split
+    (``split_note`` of the result says so).
+
     ``data`` is a dataset name (``"digits"``, ``"folder:PATH"``, ...) or a loaded DatasetBundle;
     images are resized and converted to the channels the model was trained on and normalized
-    with the run's mean/std.
+    with the run's mean/std. A dataset whose class names differ from the run's is refused (labels would
+    be compared by position only) unless ``allow_class_mismatch``, which warns instead.
     """
     paths = resolve_run(run_or_checkpoint, which=which)
     checkpoint = require_checkpoint(paths, run_or_checkpoint)
@@ -170,7 +177,12 @@ def evaluate(
             f"dataset {bundle.name!r} has {bundle.num_classes} classes but the model was trained for "
             f"{meta['num_classes']}: evaluate on a dataset with the same classes"
         )
+    check_classes(list(bundle.classes), list(meta.get("classes") or ()), bundle.name, allow_class_mismatch)
     splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
+    split_note = ""
+    if split is None:
+        split = "test" if bundle.test is not None or bundle.val is None else "val"
+        split_note = "" if split == "test" else f"{bundle.name} has no test split: the validation split was evaluated"
     if splits.get(split) is None:
         present = ", ".join(k for k, v in splits.items() if v is not None)
         raise ConfigError(f"dataset {bundle.name!r} has no {split!r} split: use --split with one of {present}")
@@ -183,7 +195,25 @@ def evaluate(
         precision=numerics.precision, tta_grid=tta_grid,
     )
     views = TestTimeAugmentation.for_data(tta, tta_translate, meta["mean"], meta["std"], tta_grid)
-    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, views.translate, views.grid)
+    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, views.translate, views.grid,
+                      split_note)
+
+
+def _names(classes: Sequence[str], shown: int = 4) -> str:
+    return ", ".join(map(str, classes[:shown])) + (", ..." if len(classes) > shown else "")
+
+
+def check_classes(data: list[str], trained: list[str], name: str, allow_mismatch: bool) -> None:
+    """ConfigError when the dataset's class names are not the run's, in the same order; a warning with
+    ``allow_mismatch``. Runs without class names in meta.json are not checked."""
+    if not trained or [str(c) for c in data] == [str(c) for c in trained]:
+        return
+    message = (f"dataset {name!r} has the classes {_names(data)} but the run was trained on {_names(trained)}: "
+               "accuracy would compare labels by position only")
+    if not allow_mismatch:
+        raise ConfigError(f"{message}. Evaluate on a dataset with the run's classes, or pass --allow-class-mismatch "
+                          "if the classes are the same under other names")
+    warnings.warn(f"{message} (--allow-class-mismatch); per-class rows use the run's names", stacklevel=2)
 
 
 def checkpoint_config(checkpoint: Path) -> dict[str, Any]:

@@ -33,10 +33,11 @@ def _column(rows: Sequence[Mapping[str, float | None]], key: str) -> tuple[list[
     return [e for e, _ in pairs], [v for _, v in pairs]
 
 
-def _epoch_axis(ax, title: str) -> None:
+def _epoch_axis(ax, title: str, *, whole_epochs: bool = True) -> None:
     ax.set_title(title)
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if whole_epochs:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(fontsize=7)
@@ -46,16 +47,41 @@ def _epoch_axis(ax, title: str) -> None:
 CURVE_PANELS = {"loss": ("train_loss", "val_loss"), "accuracy": ("train_acc", "val_acc"), "learning rate": ("lr",)}
 
 
-def learning_curves(rows: Sequence[Mapping[str, float | None]], path: Path) -> Path:
-    """Train/val loss, train/val accuracy and learning rate per epoch (rows of metrics.csv)."""
+def _at_fractional_epochs(rows: Sequence[Mapping[str, float | None]],
+                          steps: Sequence[Mapping[str, float | None]]) -> list[Mapping[str, float | None]]:
+    """metrics.csv rows placed at the fractional epoch of their step (a run's last epoch may be partial)."""
+    last = steps[-1]
+    epochs_per_step = (last["epoch"] or 0.0) / (last["step"] or 1.0)
+    return [{**r, "epoch": (r.get("step") or 0.0) * epochs_per_step} for r in rows]
+
+
+def learning_curves(rows: Sequence[Mapping[str, float | None]], path: Path,
+                    steps: Sequence[Mapping[str, float | None]] = ()) -> Path:
+    """Train/val loss, train/val accuracy and learning rate per epoch (rows of metrics.csv).
+
+    With ``steps`` (rows of steps.csv) the training loss and learning rate are drawn every logged
+    step, and the per-epoch figures at the fractional epoch where they were measured: the curves of
+    a run of a few epochs, or of a fraction of one.
+    """
+    return _save(curves_figure(rows, steps), path)
+
+
+def curves_figure(rows: Sequence[Mapping[str, float | None]], steps: Sequence[Mapping[str, float | None]] = ()) -> Figure:
+    """The figure `learning_curves` saves: one panel per CURVE_PANELS entry."""
+    per_step = {"train_loss", "lr"} if steps else set()
+    rows = _at_fractional_epochs(rows, steps) if steps else rows
     fig = _new_figure(11, 3.2)
-    for ax, (title, keys) in zip(fig.subplots(1, len(CURVE_PANELS)), CURVE_PANELS.items()):
+    for ax, (title, keys) in zip(fig.subplots(1, len(CURVE_PANELS), sharex=bool(steps)), CURVE_PANELS.items()):
         for key in keys:
+            if key in per_step:
+                epochs, values = _column(steps, key)
+                ax.plot(epochs, values, linewidth=1, label=f"{key} (per step)")
+                continue
             epochs, values = _column(rows, key)
             if values:
                 ax.plot(epochs, values, marker="o", markersize=3, label=key)
-        _epoch_axis(ax, title)
-    return _save(fig, path)
+        _epoch_axis(ax, title, whole_epochs=not steps)
+    return fig
 
 
 def confusion_figure(metrics: Metrics, path: Path) -> Path:

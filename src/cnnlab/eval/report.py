@@ -11,7 +11,7 @@ import torch
 
 from cnnlab.eval import figures
 from cnnlab.eval.evaluate import EvalResult, checkpoint_config, evaluate
-from cnnlab.eval.runs import read_json, read_metrics, read_text, resolve_run, run_name
+from cnnlab.eval.runs import curve_rows, read_json, read_text, resolve_run, run_name
 
 # id -> heading, in page order (the template has one <section id=...> for each)
 SECTIONS = {
@@ -123,7 +123,7 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]
 
 
 def _default_evaluation(run_dir: Path, kind: str, device: str | torch.device) -> EvalResult | None:
-    """Evaluate on the test split when the run has a network checkpoint; feature runs have none.
+    """Evaluate on the test split (validation without one) when the run has a network checkpoint; feature runs have none.
 
     With the run's test-time augmentation (``tta``, ``tta_translate``, ``tta_grid``), as its own test figure in results.json.
     """
@@ -131,7 +131,7 @@ def _default_evaluation(run_dir: Path, kind: str, device: str | torch.device) ->
     if kind == "features" or checkpoint is None:
         return None
     config = checkpoint_config(checkpoint)
-    return evaluate(run_dir, split="test", tta=bool(config.get("tta")), tta_translate=bool(config.get("tta_translate")),
+    return evaluate(run_dir, tta=bool(config.get("tta")), tta_translate=bool(config.get("tta_translate")),
                     tta_grid=bool(config.get("tta_grid")), device=device)
 
 
@@ -148,9 +148,9 @@ def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, d
         evaluation = _default_evaluation(run_dir, kind, device)
     fig_dir = run_dir / "figures"
     pngs: dict[str, Path] = {}
-    rows = read_metrics(run_dir)
-    if rows:
-        pngs["learning_curves"] = figures.learning_curves(rows, fig_dir / "learning_curves.png")
+    rows, steps = curve_rows(run_dir)
+    if rows or steps:
+        pngs["learning_curves"] = figures.learning_curves(rows, fig_dir / "learning_curves.png", steps)
     if evaluation is not None:
         m = evaluation.metrics
         pngs["confusion"] = figures.confusion_figure(m, fig_dir / "confusion_matrix.png")
@@ -161,8 +161,9 @@ def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, d
     subtitle = " · ".join(
         str(x) for x in (meta.get("model"), meta.get("dataset"), kind, evaluation and f"evaluated: {evaluation.checkpoint}") if x
     )
+    split_note = f" ({evaluation.split_note})" if evaluation is not None and evaluation.split_note else ""
     context = {
-        "title": f"Run report: {run_name(run_dir)}",
+        "title": f"Run report: {run_name(run_dir)}{split_note}",
         "subtitle": subtitle,
         "sections": list(SECTIONS.items()),
         "cards": _evaluation_cards(evaluation) + result_cards(results, skip=EVALUATED) if evaluation else result_cards(results),

@@ -96,7 +96,8 @@ def export_run(
     loaded = load_model(run_or_checkpoint, which=which, device="cpu")
     source = Path(run_or_checkpoint).expanduser()
     if out is None:
-        out = (source / "export" / f"{loaded.meta['model']}{spec.suffix}" if source.is_dir()
+        run_dir = Path(loaded.path).parent.parent  # RUN/checkpoints/<which>.pt: also when given a folder of runs
+        out = (run_dir / "export" / f"{loaded.meta['model']}{spec.suffix}" if source.is_dir()
                else source.with_suffix(spec.suffix))
     if Path(out).expanduser().resolve() == Path(loaded.path).resolve():
         raise ConfigError(f"exporting {loaded.path} to itself would overwrite it; give another path with --out")

@@ -174,7 +174,8 @@ def run_checkpoint(run_dir: Path, *names: str) -> Path | None:
 
 
 def find_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> Path:
-    """A checkpoint file itself, or ``RUN/checkpoints/<which>.pt`` (falling back to last.pt)."""
+    """A checkpoint file itself, or ``RUN/checkpoints/<which>.pt`` (falling back to last.pt); RUN may be
+    a folder holding run folders (`cnnlab.eval.runs.pick_run`)."""
     path = Path(run_or_checkpoint).expanduser()
     if path.is_file():
         return path
@@ -182,6 +183,10 @@ def find_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> Path:
         raise CheckpointError(f"which={which!r}: choose one of {', '.join(CHECKPOINT_NAMES)}")
     if not path.is_dir():
         raise CheckpointError(f"no run folder or checkpoint at {path}")
+    if not (path / "meta.json").is_file() and not (path / "checkpoints").is_dir():
+        from cnnlab.eval.runs import pick_run  # a folder of runs stands for its one run, or its latest
+
+        path = pick_run(path)
     found = run_checkpoint(path, which, "last")
     if found is not None:
         return found

@@ -23,11 +23,13 @@ from cnnlab.training import distributed
 from cnnlab.training.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
                                      save_checkpoint, set_rng_state)
 from cnnlab.training.config import TrainConfig, field_names, merge, recipe_variant, resolve_config, run_precision
+from cnnlab.training.divergence import DivergenceWatch
 from cnnlab.training.optim import total_steps
 from cnnlab.training.progress import TrainProgress, epoch_line
 from cnnlab.training.run import RunDir, new_run_path
 from cnnlab.training.sanity import chance_warning, sanity_checks
 from cnnlab.training.setup import Session, build_session, check_names, torch_settings
+from cnnlab.training.steplog import StepLog
 from cnnlab.training.stop import EXIT_CODES, StopRequest
 from cnnlab.training.tta import TestTimeAugmentation, as_tta
 
@@ -91,8 +93,14 @@ def _resume_config(saved: TrainConfig, run_path: Path, model: str | None, data: 
 
 
 def find_resume_checkpoint(run: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The newest readable checkpoint of a run folder (last.pt, else best.pt), saying so on fallback."""
+    """The newest readable checkpoint of a run folder (last.pt, else best.pt), saying so on fallback.
+
+    A folder of runs stands for its one run, or its latest (`cnnlab.eval.runs.pick_run`)."""
+    from cnnlab.eval.runs import pick_run
+
     path = Path(run).expanduser()
+    if path.is_dir():
+        path = pick_run(path)
     run_dir = path.parent.parent if path.is_file() else path
     candidates = [path] if path.is_file() else [run_dir / "checkpoints" / f"{n}.pt" for n in ("last", "best")]
     found, errors = [], []
@@ -147,10 +155,12 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
     if ckpt is not None:
         check_same_model(ckpt["meta"], s.meta, run.path)
         pos, best, tally = _restore(s, ckpt, dist)
-        run.keep_metrics_until(pos.epoch)
+        run.keep_metrics_until(pos.epoch, pos.step)
     steps_per_epoch = len(s.train_loader)                 # full batches per epoch per process
     last_step = total_steps(cfg.epochs, steps_per_epoch)  # a fractional last epoch stops mid-way
     speeds: list[float] = []                              # images/s of each epoch run in this process
+    step_log = StepLog(run, last_step, steps_per_epoch)   # steps.csv: curves for runs of any length
+    watch = DivergenceWatch(s.meta["num_classes"], cfg.lr, best_acc=best["val_acc"], best_epoch=best["epoch"])
     bar = TrainProgress(total_steps=last_step, done_steps=pos.step, quiet=cfg.quiet, enabled=dist.is_main)
     save = lambda name: _save(s, cfg, run, pos, best, tally, dist, name)  # noqa: E731
     if ckpt is None and dist.is_main:
@@ -179,6 +189,9 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
                 stopping, diverged = dist.any(bool(stop), not math.isfinite(loss_value))
                 if diverged and cfg.on_nan == "stop":
                     raise _diverged(cfg, s, run, pos, loss_value)
+                warning = watch.loss(loss_value, f"step {pos.step + 1}", s.optimizer.param_groups[0]["lr"])
+                if warning:
+                    bar.print(warning)
                 if not diverged:
                     s.optimizer.zero_grad(set_to_none=True)
                     s.scaler.scale(loss).backward()
@@ -197,6 +210,7 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
                     tally[1] += (logits.argmax(1) == y).sum().item()
                     tally[2] += len(y)
                 pos.batch, pos.step = pos.batch + 1, pos.step + 1
+                step_log.record(pos.step, loss_value, lr)
                 elapsed = time.perf_counter() - t0
                 bar.update(loss=tally[0] / max(tally[2], 1), acc=tally[1] / max(tally[2], 1),
                            images_per_s=tally[2] * dist.world_size / max(elapsed, 1e-9))
@@ -212,6 +226,9 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
             loss_sum, correct, seen = dist.all_sum(tally[:3])
             val_loss, val_acc = evaluate(s.eval_model, s.val_loader, s.autocast, s.numerics.channels_last, dist)
             pos, tally = Position(epoch + 1, 0, pos.step), [0.0, 0.0, 0.0, 0.0]
+            warning = watch.validation(val_acc, epoch + 1, len(s.bundle.val), lr) if val_acc is not None else None
+            if warning:
+                bar.print(warning)
             if s.val_loader is None or val_acc > best["val_acc"]:
                 best = {"val_acc": val_acc if s.val_loader is not None else -1.0, "epoch": epoch + 1}
                 save("best")
@@ -315,24 +332,28 @@ def train_flops(s: Session, images: int) -> float:
 
 def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, best: dict[str, Any],
             pos: Position, t_start: float, speeds: list[float]) -> TrainResult:
-    """Evaluate the best checkpoint once on the test split; write results.json and the report."""
+    """Evaluate the best checkpoint once on the test split (validation without one); write results.json and the report."""
     train_time = time.perf_counter() - t_start
     dist.barrier()                                        # best.pt is on disk before anyone reads it
     loaded = load_model(run.path, which="best", device=dist.device)
     model = loaded.model.to(memory_format=torch.channels_last) if s.numerics.channels_last else loaded.model
     # the run's precision and memory layout, as validation used: `cnnlab eval` and the report follow them too
     tta = TestTimeAugmentation.for_data(cfg.tta, cfg.tta_translate, s.meta["mean"], s.meta["std"], cfg.tta_grid)
-    test_loss, test_acc = evaluate(model, s.test_loader, s.autocast, s.numerics.channels_last, dist, tta)
+    # without a test split the best checkpoint is measured on validation, and results.json says so
+    split = "test" if s.test_loader is not None else "val" if s.val_loader is not None else None
+    loader = s.test_loader if split == "test" else s.val_loader
+    final_loss, final_acc = evaluate(model, loader, s.autocast, s.numerics.channels_last, dist, tta)
+    test_acc, test_loss = (final_acc, final_loss) if split == "test" else (None, None)
     results = {
         "status": "completed", "model": cfg.model, "dataset": s.meta["dataset"],
-        "test_acc": test_acc, "test_loss": test_loss,
+        "test_acc": test_acc, "test_loss": test_loss, "eval_split": split, "eval_acc": final_acc,
         "best_val_acc": best["val_acc"] if s.val_loader is not None else None, "best_epoch": best["epoch"],
         "evaluated": f"{loaded.path.name} ({'EMA' if s.ema is not None else 'raw'} weights"
                      f"{', ' + tta.description if tta.flip else ''})",
         "epochs": cfg.epochs, "steps": pos.step, "params": sum(p.numel() for p in model.parameters()),
         "train_time_s": round(train_time, 2),
         "images_per_s": round(sorted(speeds)[len(speeds) // 2]) if speeds else None,  # median over epochs
-        "train_flops": train_flops(s, pos.step * cfg.batch_size * dist.world_size),
+        "train_flops": train_flops(s, pos.step * s.train_loader.batch_size * dist.world_size),
         "device": str(dist.device), "precision": s.numerics.precision, "channels_last": s.numerics.channels_last,
         "numerics": s.numerics.reason, "cpu": cpu_info().to_dict() if dist.device.type == "cpu" else None,
         "world_size": dist.world_size,
@@ -340,7 +361,8 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
     results["wall_time_s"] = round(time.perf_counter() - t_start, 2)
     run.write_json("results.json", results)
     if dist.is_main:
-        test = f"test accuracy {test_acc:.2%}" if test_acc is not None else "no test split"
+        test = (f"test accuracy {test_acc:.2%}" if test_acc is not None else
+                f"validation accuracy {final_acc:.2%} (no test split)" if final_acc is not None else "no test split")
         print(f"{test} ({results['evaluated']}, epoch {best['epoch']}); run folder: {run.path}")
         _report(cfg, run, dist)
     # the layout `load_model` gives, so the returned model's logits are those of the saved weights to the bit

@@ -29,7 +29,7 @@ class TrainProgress:
 
     def start_epoch(self, epoch: int, epochs: float, batches: int, done: int) -> None:
         if self._bar is not None:
-            self._bar.reset(self._epoch, total=batches, completed=done, description=f"epoch {epoch + 1}/{epochs:g}",
+            self._bar.reset(self._epoch, total=batches, completed=done, description=f"epoch {min(epoch + 1, epochs):g}/{epochs:g}",
                             loss=0.0, acc=0.0, ips=0.0)
 
     def update(self, *, loss: float, acc: float, images_per_s: float) -> None:
@@ -49,7 +49,10 @@ class TrainProgress:
 
 
 def epoch_line(row: dict[str, Any], epochs: float) -> str:
-    """``epoch 3/10  train loss 0.412 acc 85.10%  val loss 0.350 acc 87.90%  lr 0.0812  1932 img/s  27.9 s``."""
+    """``epoch 3/10  train loss 0.412 acc 85.10%  val loss 0.350 acc 87.90%  lr 0.0812  1932 img/s  27.9 s``.
+
+    A fractional last epoch shows where it stops: ``epoch 0.3/0.3``, ``epoch 2.5/2.5``.
+    """
     val = f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.2%}" if row.get("val_acc") is not None else ""
-    return (f"epoch {row['epoch']}/{epochs:g}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}{val}"
+    return (f"epoch {min(row['epoch'], epochs):g}/{epochs:g}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}{val}"
             f"  lr {row['lr']:.3g}  {row['images_per_s']:.0f} img/s  {row['epoch_time_s']:.1f} s")

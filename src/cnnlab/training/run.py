@@ -15,7 +15,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -26,6 +26,7 @@ from cnnlab.files import atomic_write_text, remove_stale_temps
 from cnnlab.training.config import TrainConfig, save_yaml
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
+STEP_COLUMNS = ["step", "epoch", "train_loss", "lr"]  # steps.csv: epoch is fractional (step / steps per epoch)
 
 
 def new_run_path(cfg: TrainConfig) -> Path:
@@ -35,13 +36,25 @@ def new_run_path(cfg: TrainConfig) -> Path:
         if path.exists() and any(path.iterdir()):
             raise ConfigError(f"run folder {path} already exists and is not empty: pass --resume {path} to continue it, or another --run-dir")
         return path
-    data = cfg.data.replace("folder:", "").replace(os.sep, "_").strip("_")
-    base = cfg.name or f"{cfg.model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = cfg.name or f"{cfg.model}-{data_label(cfg.data)}-{time.strftime('%Y%m%d-%H%M%S')}"
     path = Path(cfg.out).expanduser() / base
     n = 2
     while path.exists():
         path, n = Path(cfg.out).expanduser() / f"{base}-{n}", n + 1
     return path
+
+
+def data_label(data: str) -> str:
+    """A dataset as a run name shows it: its name, or a folder dataset's base name (folder:~/pets/ -> pets,
+    folder:~/dogs/labels.csv -> dogs)."""
+    from cnnlab.data.specs import FOLDER_PREFIX
+
+    if not data.startswith(FOLDER_PREFIX):
+        return data
+    folder = Path(data[len(FOLDER_PREFIX):]).expanduser().resolve()
+    if folder.suffix.lower() == ".csv":
+        folder = folder.parent
+    return folder.name or "folder"
 
 
 class RunDir:
@@ -90,19 +103,11 @@ class RunDir:
             params = sum(p.numel() for p in model.parameters())
             self.write_text("summary.txt", f"{type(model).__name__}: {params:,} parameters\n(summary unavailable: {err})\n")
 
-    # --- metrics: CSV (one row per epoch) + TensorBoard when installed ---
+    # --- metrics: CSV (metrics.csv one row per epoch, steps.csv every few steps) + TensorBoard when installed ---
     def append_metrics(self, row: Mapping[str, Any]) -> None:
         if not self.writer:
             return
-        path = self.path / "metrics.csv"
-        new = not path.exists()
-        with path.open("a", newline="") as f:
-            w = csv.DictWriter(f, METRIC_COLUMNS)
-            if new:
-                w.writeheader()
-            w.writerow({k: _fmt(row.get(k)) for k in METRIC_COLUMNS})
-            f.flush()
-            os.fsync(f.fileno())
+        self._append_row("metrics.csv", METRIC_COLUMNS, row)
         events = self.events()
         if events is not None:
             for key in METRIC_COLUMNS[2:]:
@@ -110,15 +115,42 @@ class RunDir:
                     events.add_scalar(key.replace("_", "/", 1) if key.startswith(("train", "val")) else key, row[key], row["epoch"])
             events.flush()
 
-    def keep_metrics_until(self, epoch: int) -> None:
-        """On resume: drop rows of epochs the checkpoint does not contain (written after it was saved)."""
-        path = self.path / "metrics.csv"
+    def append_step(self, row: Mapping[str, Any]) -> None:
+        """One steps.csv row (step, fractional epoch, mean training loss since the last row, lr); the
+        same as TensorBoard scalars step/train_loss and step/lr over the optimizer step."""
+        if not self.writer:
+            return
+        self._append_row("steps.csv", STEP_COLUMNS, row, sync=False)  # re-derivable: no fsync per row
+        events = self.events()
+        if events is not None:
+            for key in STEP_COLUMNS[2:]:
+                events.add_scalar(f"step/{key}", row[key], row["step"])
+
+    def _append_row(self, name: str, columns: list[str], row: Mapping[str, Any], *, sync: bool = True) -> None:
+        path = self.path / name
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            w = csv.DictWriter(f, columns)
+            if new:
+                w.writeheader()
+            w.writerow({k: _fmt(row.get(k)) for k in columns})
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+
+    def keep_metrics_until(self, epoch: int, step: int) -> None:
+        """On resume: drop rows written after the checkpoint was saved (of later epochs, or steps)."""
+        self._keep_rows("metrics.csv", METRIC_COLUMNS, lambda r: int(r["epoch"]) <= epoch)
+        self._keep_rows("steps.csv", STEP_COLUMNS, lambda r: int(r["step"]) <= step)
+
+    def _keep_rows(self, name: str, columns: list[str], keep: Callable[[dict[str, str]], bool]) -> None:
+        path = self.path / name
         if not self.writer or not path.exists():
             return
         with path.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= epoch]
+            rows = [r for r in csv.DictReader(f) if keep(r)]
         buf = io.StringIO()
-        w = csv.DictWriter(buf, METRIC_COLUMNS, lineterminator="\r\n")
+        w = csv.DictWriter(buf, columns, lineterminator="\r\n")
         w.writeheader()
         w.writerows(rows)
         atomic_write_text(path, buf.getvalue())

@@ -99,6 +99,18 @@ def make_meta(cfg: TrainConfig, bundle: Any) -> dict[str, Any]:
     }
 
 
+def fit_batch_size(batch_size: int, images: int, world_size: int, data: str, say: Callable[[str], None]) -> int:
+    """``batch_size``, clipped to the training images each process holds (every step takes a full batch)."""
+    per_process = images // world_size
+    if per_process < 1:
+        raise ConfigError(f"{data} has {images} training images, fewer than the {world_size} processes; "
+                          "add images or use fewer processes")
+    if per_process < batch_size:
+        say(f"batch size {batch_size} is more than the {per_process} training images per process of {data}: "
+            f"using {per_process} (pass --batch-size to choose a smaller one)")
+    return min(batch_size, per_process)
+
+
 def build_session(cfg: TrainConfig, dist: Dist, numerics: Numerics | None = None) -> Session:
     """Load the data and build the model and its training machinery (seeded by the caller).
 
@@ -111,19 +123,19 @@ def build_session(cfg: TrainConfig, dist: Dist, numerics: Numerics | None = None
     check_precision(cfg.precision, device)  # before the slow data load
     bundle = load_dataset(cfg.data, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
                           image_size=cfg.image_size)
-    per_process = len(bundle.train) // dist.world_size
-    if per_process < cfg.batch_size:
-        raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {per_process} training images per "
-                          f"process of {cfg.data}; use --batch-size {max(1, per_process // 4)} or less")
+    say = print if dist.is_main else lambda message: None
+    for note in bundle.notes:
+        say(note)
+    batch_size = fit_batch_size(cfg.batch_size, len(bundle.train), dist.world_size, cfg.data, say)
     common = dict(mean=bundle.mean, std=bundle.std, device=device, num_workers=cfg.num_workers,
                   shard=(dist.rank, dist.world_size) if dist.enabled else None)
     augment = AugmentConfig(crop_padding=cfg.crop_padding, hflip=cfg.hflip, erasing=cfg.erasing,
                             alternate_flip=cfg.alternate_flip)
     # drop_last: every step sees a full batch (no tiny last batch for BatchNorm, one shape to compile)
-    train_loader = make_loader(bundle.train, batch_size=cfg.batch_size, shuffle=True, augment=augment,
+    train_loader = make_loader(bundle.train, batch_size=batch_size, shuffle=True, augment=augment,
                                seed=cfg.seed, drop_last=True, **common)
     eval_loader = lambda split: None if split is None else make_loader(  # noqa: E731
-        split, batch_size=cfg.batch_size, shuffle=False, **common)
+        split, batch_size=batch_size, shuffle=False, **common)
 
     pretrained = read_pretrained(cfg.weights) if cfg.weights else None
     model_kwargs = model_kwargs_for(pretrained, cfg.model, cfg.model_kwargs)  # the weights may need options
@@ -136,12 +148,12 @@ def build_session(cfg: TrainConfig, dist: Dist, numerics: Numerics | None = None
                              **{**common, "shard": None, "num_workers": 0})
         model.init_from_data(next(iter(sample))[0])
     if pretrained is not None:
-        start_from(model, pretrained, cfg, model_kwargs, log=print if dist.is_main else lambda message: None)
+        start_from(model, pretrained, cfg, model_kwargs, log=say)
     model = model.to(device)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     if numerics is None:
         chosen = choose_numerics(cfg.precision, cfg.channels_last, device, model=model, loss_fn=loss_fn,
-                                 batch_shape=(cfg.batch_size, bundle.in_channels, *bundle.image_size)
+                                 batch_shape=(batch_size, bundle.in_channels, *bundle.image_size)
                                  ) if dist.is_main else None
         numerics = Numerics.from_dict(dist.broadcast(chosen.to_dict() if chosen else None))  # type: ignore[arg-type]
     if dist.is_main:

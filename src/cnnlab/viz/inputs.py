@@ -15,7 +15,7 @@ import torch
 from PIL import UnidentifiedImageError
 
 from cnnlab.errors import CnnlabError, DataError
-from cnnlab.eval.predict import load_image, normalize
+from cnnlab.eval.predict import invert, load_image, normalize
 
 
 @dataclass
@@ -31,8 +31,10 @@ class ModelImage:
         return img[..., 0] if img.shape[-1] == 1 else img
 
 
-def prepare_image(source: str | Path | bytes, meta: Mapping[str, Any], *, device: str | torch.device = "cpu") -> ModelImage:
-    """Decode ``source`` (a file path or the file's bytes) for the model described by ``meta``.
+def prepare_image(source: str | Path | bytes, meta: Mapping[str, Any], *, device: str | torch.device = "cpu",
+                  inverted: bool = False) -> ModelImage:
+    """Decode ``source`` (a file path or the file's bytes) for the model described by ``meta``;
+    ``inverted`` swaps light and dark (as `cnnlab predict --invert`).
 
     Raises DataError when it is not a readable image.
     """
@@ -46,5 +48,6 @@ def prepare_image(source: str | Path | bytes, meta: Mapping[str, Any], *, device
         raise DataError(f"{name} is not an image Pillow can read (use PNG, JPEG, BMP, GIF or WebP)") from err
     except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for missing, truncated or corrupt files
         raise DataError(f"{name} could not be decoded as an image: {err}") from err
+    pixels = invert(pixels) if inverted else pixels
     x = normalize(pixels.unsqueeze(0), meta["mean"], meta["std"]).to(device)
     return ModelImage(pixels, x)

@@ -44,7 +44,10 @@ async function loadRuns() {
     showError(`No trained runs in ${data.source}: train one with \`cnnlab train\`, then reload.`);
     return;
   }
-  for (const run of data.runs) select.append(option(run.id, `${run.id} — ${run.model} on ${run.dataset}`));
+  for (const run of data.runs) {
+    const unfinished = run.state === "completed" ? "" : ` (${run.state})`;
+    select.append(option(run.id, `${run.id} — ${run.model} on ${run.dataset}${unfinished}`));
+  }
   select.onchange = () => selectRun(select.value);
   await selectRun(data.runs[0].id);
 }
@@ -54,8 +57,10 @@ async function selectRun(id) {
   const run = await api(`/api/runs/${encodeURIComponent(id)}`);
   state.run = run;
   const acc = run.test_acc != null ? ` · test accuracy ${(100 * run.test_acc).toFixed(1)}%` : "";
+  const unfinished = run.state === "completed" ? ""
+    : ` · ${run.state}: the run did not finish, this is its last checkpoint (cnnlab train --resume continues it)`;
   $("run-info").textContent =
-    `${run.model} · ${run.dataset} · ${run.num_classes} classes · input ${run.in_channels}×${run.input_size.join("×")}${acc}`;
+    `${run.model} · ${run.dataset} · ${run.num_classes} classes · input ${run.in_channels}×${run.input_size.join("×")}${acc}${unfinished}`;
   const layers = $("filter-layer");
   layers.replaceChildren(...run.conv_layers.map((l) =>
     option(l.name, `${l.name} (${l.out_channels}×${l.in_channels}×${l.kernel_size.join("×")})`)));
@@ -110,6 +115,8 @@ function showFigures(run) {
 function formWith(image, extra = {}) {
   const form = new FormData();
   form.append("image", image, image.name || "drawing.png");
+  // uploads only: drawings are always white ink on black
+  if (image instanceof File && $("invert").checked) form.append("invert", "true");
   for (const [k, v] of Object.entries(extra)) form.append(k, v);
   return form;
 }
@@ -135,6 +142,9 @@ async function analyze(image) {
 }
 
 function showPrediction(data) {
+  $("polarity-note").textContent = data.polarity_note
+    ? `Note: ${data.polarity_note}. Try “Invert” (upload tab).` : "";
+  $("polarity-note").hidden = !data.polarity_note;
   $("seen").src = data.input_image;
   $("seen-caption").textContent = `what the model sees (${state.run.input_size.join("×")})`;
   $("topk").replaceChildren(...data.top.map((t) => {
@@ -241,6 +251,7 @@ function exportDrawing(canvas) {
 function setupUpload() {
   const drop = $("drop");
   $("file").addEventListener("change", (e) => { if (e.target.files[0]) analyze(e.target.files[0]); });
+  $("invert").addEventListener("change", () => { if (state.image instanceof File) analyze(state.image); });
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => {
