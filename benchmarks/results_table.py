@@ -6,8 +6,9 @@
 
 Rows are grouped by recipe, CPU and precision: test accuracy is the mean and the minimum over the
 group's runs, wall time the median, training FLOPs the median of the rows that have them. `add` reads
-the run folder (results.json, env.json, config.yaml) and this machine's /proc/cpuinfo; the wall time
+the run folder (results.json, env.json, config.yaml); the wall time
 is what `/usr/bin/time -f %e` printed for the whole command (default: results.json's `wall_time_s`).
+The CPU is the one the run's env.json records.
 """
 from __future__ import annotations
 
@@ -60,14 +61,15 @@ def _command(rows: list[dict[str, str]]) -> str:
 
 
 def render_table(rows: list[dict[str, str]]) -> str:
-    """The Markdown table: one line per (recipe, CPU, precision), in the CSV's order of first appearance."""
+    """The Markdown table: one line per (recipe, CPU, precision), recipes (then CPUs) in the CSV's order of first appearance."""
     groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
     for row in rows:
         groups.setdefault((row["recipe"], row["cpu_model"], row["precision"]), []).append(row)
     lines = ["| recipe | test accuracy: mean (min) | wall time (median) | runs (seeds) | train FLOPs | CPU | "
              "precision | torch | date | command |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for (recipe, cpu, precision), group in groups.items():
+    recipes = list(dict.fromkeys(row["recipe"] for row in rows))   # a recipe's CPUs side by side
+    for (recipe, cpu, precision), group in sorted(groups.items(), key=lambda item: recipes.index(item[0][0])):
         accs = [100 * float(r["test_acc"]) for r in group]
         seeds = sorted({int(r["seed"]) for r in group})
         dates = sorted({r["date"] for r in group})
@@ -88,17 +90,14 @@ def updated_readme(text: str, table: str) -> str:
     return text[:start + len(START)] + "\n" + table + "\n" + text[end:]
 
 
-def cpu_description() -> tuple[str, str]:
-    """This machine's CPU model with its logical core count, and which of the flags that matter it has."""
-    model, flags = "unknown CPU", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in f if ":" in line)}
-        model, flags = info.get("model name", model), set(info.get("flags", "").split())  # the last core's: all alike
-    except OSError:
-        pass
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model}, {os.cpu_count()} vCPUs", " ".join(wanted)
+def cpu_description(env: dict) -> tuple[str, str]:
+    """The run's CPU model with the logical core count, and which of the flags that matter it has:
+    from its env.json, or this machine's for runs that did not record it."""
+    from cnnlab.hardware import cpu_flags, cpu_model
+
+    cpu = env.get("cpu") or {"model": cpu_model(), "flags": cpu_flags()}
+    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu["flags"]]
+    return f"{cpu['model']}, {env.get('cpu_count') or os.cpu_count()} vCPUs", " ".join(wanted)
 
 
 def run_row(run: Path, wall_time: float | None, recipe: str | None) -> dict[str, str]:
@@ -111,10 +110,10 @@ def run_row(run: Path, wall_time: float | None, recipe: str | None) -> dict[str,
     argv = env["command"][1:]
     if recipe is None:
         recipe = argv[argv.index("--recipe") + 1] if "--recipe" in argv else str(results.get("model"))
-    cpu, flags = cpu_description()
+    cpu, flags = cpu_description(env)
     return dict(recipe=recipe, seed=str(config.get("seed", 0)), test_acc=f"{results['test_acc']:.4f}",
                 wall_time_s=f"{wall_time if wall_time is not None else results['wall_time_s']:.2f}",
-                train_flops=str(results.get("train_flops", "")), cpu_model=cpu, cpu_flags=flags,
+                train_flops=f"{results['train_flops']:.0f}" if results.get("train_flops") else "", cpu_model=cpu, cpu_flags=flags,
                 precision=str(results.get("precision", "")), torch=env["torch"].split("+")[0],
                 date=env["started"][:10], command=" ".join(["cnnlab", *argv]))
 

@@ -73,7 +73,22 @@ def test_add_appends_the_row_and_rewrites_the_readme(results_table, tmp_path, mo
     readme.write_text(f"x\n{results_table.START}\n{results_table.END}\n")
     monkeypatch.setattr(results_table, "CSV_PATH", csv_path)
     monkeypatch.setattr(results_table, "README", readme)
+    assert results_table.main([]) == 0
+    lines_before = readme.read_text().count("`fashion-mnist-90`")
     assert results_table.main(["add", str(fake_run(tmp_path / "run")), "--wall-time", "21.3"]) == 0
     assert results_table.read_rows(csv_path)[-1]["wall_time_s"] == "21.30"
     assert results_table.main(["--check"]) == 0
-    assert readme.read_text().count("`fashion-mnist-90`") == 2     # its own line: another CPU
+    assert readme.read_text().count("`fashion-mnist-90`") == lines_before + 1   # its own line: another CPU
+
+
+def test_the_row_names_the_cpu_the_run_recorded(results_table, tmp_path) -> None:
+    import json
+
+    run = fake_run(tmp_path)
+    env = json.loads((run / "env.json").read_text())
+    env.update(cpu={"model": "AMD EPYC 7B13", "flags": ["avx2", "fma"]}, cpu_count=2)
+    (run / "env.json").write_text(json.dumps(env))
+    (run / "results.json").write_text(json.dumps({"test_acc": 0.9, "wall_time_s": 30.0, "precision": "fp32",
+                                                  "train_flops": 1.6e12}))
+    row = results_table.run_row(run, None, None)
+    assert (row["cpu_model"], row["cpu_flags"], row["train_flops"]) == ("AMD EPYC 7B13, 2 vCPUs", "avx2", "1600000000000")

@@ -52,10 +52,10 @@ class PatchWhitening(nn.Conv2d):
     bias learns.
     """
 
-    def __init__(self, in_channels: int, kernel_size: int = 2, eps: float = 5e-4, stride: int = 1) -> None:
-        if kernel_size < 1 or stride < 1:
-            raise ConfigError(f"whiten_kernel and whiten_stride must be >= 1, got {kernel_size} and {stride}")
-        super().__init__(in_channels, 2 * in_channels * kernel_size**2, kernel_size, stride=stride, padding=0, bias=True)
+    def __init__(self, in_channels: int, kernel_size: int = 2, eps: float = 5e-4) -> None:
+        if kernel_size < 1:
+            raise ConfigError(f"whiten_kernel must be >= 1, got {kernel_size}")
+        super().__init__(in_channels, 2 * in_channels * kernel_size**2, kernel_size, padding=0, bias=True)
         self.weight.requires_grad_(False)
         self.eps = eps
 
@@ -100,8 +100,6 @@ class AirNet(ImageClassifier):
         small_stem: bool | None = None,
         stem: str = "conv",
         whiten_kernel: int = 2,
-        whiten_stride: int = 1,
-        whiten_bias: bool = True,
         act_layer: str | LayerFactory = "gelu",
     ) -> None:
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
@@ -110,8 +108,7 @@ class AirNet(ImageClassifier):
         small = use_small_stem(small_stem, input_size)
         act = get_act_layer(act_layer)
         if stem == "whiten":
-            whiten = PatchWhitening(in_channels, whiten_kernel, stride=whiten_stride)
-            whiten.bias.requires_grad_(whiten_bias)  # frozen: no gradient flows into the image-sized first layers
+            whiten = PatchWhitening(in_channels, whiten_kernel)
             stem_width = whiten.out_channels
             self.stem = nn.Sequential(whiten, make_act(act)) if small else nn.Sequential(whiten, make_act(act), nn.MaxPool2d(2))
         else:

@@ -212,11 +212,6 @@ def _recipe_dir() -> Path:
     return Path(str(resources.files("cnnlab"))) / "recipes"
 
 
-# Recipe-only key: settings by the precision the run ends up with. A recipe tuned for bf16 CPUs (AVX512_BF16,
-# AMX) can carry other settings for fp32 ones (AVX2-only CPUs) where one setting cannot serve both.
-RECIPE_VARIANTS = "by_precision"
-
-
 def resolve_config(
     model: str | None = None,
     data: str | None = None,
@@ -225,54 +220,18 @@ def resolve_config(
     recipe: str | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> TrainConfig:
-    """Defaults < recipe (< its settings for the run's precision) < config (file, dict or TrainConfig) <
-    model/data < overrides."""
-    base, variants = TrainConfig(), {}
+    """Defaults < recipe < config (file, dict or TrainConfig) < model/data < overrides."""
+    cfg = TrainConfig()
     if recipe:
-        base, variants = _recipe(recipe)
+        cfg = merge(cfg, load_yaml(recipe_path(recipe)))
     if isinstance(config, TrainConfig):
-        config = config.to_dict()
-    elif config is not None and not isinstance(config, Mapping):
-        config = load_yaml(config)
+        cfg = merge(cfg, config.to_dict())
+    elif isinstance(config, Mapping):
+        cfg = merge(cfg, config)
+    elif config is not None:
+        cfg = merge(cfg, load_yaml(config))
     explicit = {k: v for k, v in {"model": model, "data": data}.items() if v is not None}
-    layers = [config or {}, {**explicit, **(overrides or {})}]
-    cfg = _merge_all(base, layers)
-    variant = variants.get(run_precision(cfg))
-    return _merge_all(merge(base, variant), layers) if variant else cfg
-
-
-def _merge_all(cfg: TrainConfig, layers: list[Mapping[str, Any]]) -> TrainConfig:
-    for layer in layers:
-        cfg = merge(cfg, layer)
-    return cfg
-
-
-def _recipe(name: str) -> tuple[TrainConfig, dict[str, dict[str, Any]]]:
-    """A recipe's settings and its settings by precision (checked here, so a typo fails on any CPU)."""
-    settings = load_yaml(recipe_path(name))
-    variants = settings.pop(RECIPE_VARIANTS, None) or {}
-    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
-        raise ConfigError(f"recipe {name}: {RECIPE_VARIANTS} must map a precision to a mapping of settings")
-    base = merge(TrainConfig(), settings)
-    for precision, variant in variants.items():
-        choose({p: p for p in ("fp32", "bf16", "fp16")}, precision, f"precision in recipe {name}'s {RECIPE_VARIANTS}")
-        merge(base, variant)
-    return base, variants
-
-
-def run_precision(cfg: TrainConfig) -> str:
-    """The precision a run of ``cfg`` computes in on this machine: ``auto`` resolved for its device."""
-    if cfg.precision != "auto":
-        return cfg.precision
-    from cnnlab.numerics import resolve_precision
-    from cnnlab.training.distributed import resolve_device
-
-    return resolve_precision("auto", resolve_device(cfg.device))[0]
-
-
-def recipe_variant(recipe: str, cfg: TrainConfig) -> dict[str, Any]:
-    """The settings ``recipe`` chose for ``cfg``'s precision on this machine ({} when it has none)."""
-    return dict(_recipe(recipe)[1].get(run_precision(cfg)) or {})
+    return merge(cfg, {**explicit, **(overrides or {})})
 
 
 def choose(table: Mapping[str, T], name: str, what: str) -> T:

@@ -22,7 +22,7 @@ from cnnlab.numerics import Numerics
 from cnnlab.training import distributed
 from cnnlab.training.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
                                      save_checkpoint, set_rng_state)
-from cnnlab.training.config import TrainConfig, field_names, merge, recipe_variant, resolve_config, run_precision
+from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
 from cnnlab.training.divergence import DivergenceWatch
 from cnnlab.training.optim import total_steps
 from cnnlab.training.progress import TrainProgress, epoch_line
@@ -69,11 +69,7 @@ def train(model: str | None = None, data: str | None = None, *, config: Any = No
     with its saved config (only quiet/report/device/data_dir/num_workers/threads may change).
     """
     if resume is None:
-        cfg = resolve_config(model, data, config=config, recipe=recipe, overrides=overrides)
-        if recipe and (variant := recipe_variant(recipe, cfg)):
-            shown = ", ".join(f"{k} {v}" for k, v in variant.items())
-            print(f"recipe {recipe}: its settings for {run_precision(cfg)} training on this machine: {shown}")
-        return fit(cfg)
+        return fit(resolve_config(model, data, config=config, recipe=recipe, overrides=overrides))
     if config is not None or recipe is not None:
         raise ConfigError("--resume continues a run with its saved config: drop --config/--recipe")
     run_path, ckpt = find_resume_checkpoint(resume)
