@@ -100,7 +100,8 @@ def test_fixed_size_models_name_the_size_and_the_fix():
     model = create_model("alexnet_2012")  # the paper's 227x227
     with pytest.raises(ShapeError, match=r"alexnet_2012 takes exactly 227x227 .* got 8x8; resize the images to 227x227"):
         model(torch.randn(1, 3, 8, 8))
-    with pytest.raises(ShapeError, match=r"alexnet_2012 cannot be built for 8x8 inputs: .* at least 15x15"):
+    with pytest.raises(ShapeError, match=r"alexnet_2012 cannot be built for 8x8 inputs: .* at least 15x15 "
+                                          r"\(`--image-size 15` on the command line, `image_size=15` in cnnlab.train\)"):
         create_model("alexnet_2012", input_size=8)
     with pytest.raises(ShapeError, match=r"lenet5 takes exactly 28x28 .* input_size=\(32, 32\)"):
         create_model("lenet5")(torch.randn(1, 1, 32, 32))

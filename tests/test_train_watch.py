@@ -131,7 +131,7 @@ def test_a_collapse_of_validation_accuracy_is_warned_once_naming_the_lr(tmp_path
           **TINY)
     warnings = [line for line in capsys.readouterr().out.splitlines() if "validation accuracy fell" in line]
     assert len(warnings) == 1 and "at epoch 2, from" in warnings[0] and "at epoch 1" in warnings[0]
-    assert "--lr 0.05 at its peak" in warnings[0] and "try --lr 0.005" in warnings[0]
+    assert "--lr 0.05 at its peak" in warnings[0] and "try --lr 0.005" in warnings[0] and "`cnnlab lr-find`" in warnings[0]
 
 
 def test_a_steady_run_gets_no_divergence_warning(tmp_path, capsys):

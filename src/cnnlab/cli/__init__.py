@@ -61,6 +61,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.scratch_cmd",
     "cnnlab.cli.explain_cmd",
     "cnnlab.cli.train_cmd",
+    "cnnlab.cli.lr_find_cmd",
     "cnnlab.cli.export_cmd",
     "cnnlab.cli.bench_cmd",
 ]

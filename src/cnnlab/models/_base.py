@@ -181,7 +181,8 @@ class ImageClassifier(nn.Module):
             needed = shape_str((need,) * self.dims)
             raise ShapeError(
                 f"{self.arch} cannot be built for {shape_str(self.input_size)} inputs: its convolutions and "
-                f"poolings need at least {needed} pixels; resize the images to at least {needed} and build it "
+                f"poolings need at least {needed} pixels; resize the images to at least {needed} "
+                f"(`--image-size {need}` on the command line, `image_size={need}` in cnnlab.train) and build it "
                 f"with that input_size"
             )
 
@@ -198,7 +199,7 @@ class ImageClassifier(nn.Module):
         elif too_small:
             problem = (f"needs inputs of at least {needed} pixels (its convolutions and poolings shrink "
                        f"smaller ones to nothing)")
-            fix = f"resize the images to at least {needed}"
+            fix = f"resize the images to at least {needed} (`--image-size {need}` for `cnnlab train`)"
         else:
             return
         if too_small and min(self.input_size) > SMALL_INPUT_MAX:

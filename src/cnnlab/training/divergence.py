@@ -28,7 +28,8 @@ class DivergenceWatch:
         """``lr``: the rate of the step that went wrong (a schedule may be below its peak by then)."""
         below_peak = abs(lr - self.peak_lr) > 1e-3 * self.peak_lr
         now = f"{lr:.3g} now, --lr {self.peak_lr:g} at its peak" if below_peak else f"--lr {lr:g}"
-        return f"the learning rate ({now}) is probably too high: try --lr {self.peak_lr / 10:g}"
+        return (f"the learning rate ({now}) is probably too high: try --lr {self.peak_lr / 10:g}, or let "
+                "`cnnlab lr-find` suggest one")
 
     def _once(self, kind: str, message: str) -> str | None:
         if kind in self.warned:
