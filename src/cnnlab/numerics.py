@@ -24,7 +24,7 @@ from torch import nn
 
 from cnnlab.errors import ConfigError
 from cnnlab.files import atomic_write_text, cache_root
-from cnnlab.hardware import cpu_info
+from cnnlab.hardware import bf16_slowdown, cpu_info
 
 PRECISIONS: dict[str, torch.dtype | None] = {"auto": None, "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 LAYOUT_PROBE_SECONDS = 0.6    # a layout probe's time budget, both layouts together, after warm-up
@@ -91,8 +91,6 @@ def resolve_precision(precision: str, device: torch.device | str) -> tuple[str, 
     if precision == "auto":
         return ("bf16" if cpu.native_bf16 else "fp32"), f"CPU: {cpu.describe()}"
     if precision == "bf16" and not cpu.native_bf16:
-        from cnnlab.hardware import bf16_slowdown
-
         warnings.warn(
             f"bf16 is emulated on this CPU ({cpu.describe()}): a bf16 matrix product measured "
             f"{bf16_slowdown():.0f}x slower than fp32 here (training steps of small CNNs about 10x). Use "
