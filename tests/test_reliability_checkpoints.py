@@ -23,9 +23,9 @@ import pytest
 import torch
 
 from cnnlab.errors import CheckpointError, CnnlabError
+from cnnlab.files import atomic_write, remove_stale_temps
 from cnnlab.training import read_checkpoint, train
-from cnnlab.training import checkpoint as ckpt_mod
-from cnnlab.training.checkpoint import atomic_write, save_checkpoint
+from cnnlab.training.checkpoint import save_checkpoint
 
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 STEPS_PER_EPOCH = 1293 // 64          # digits: 1437 train images, 10% held out, full batches of 64
@@ -142,7 +142,7 @@ def test_sigkill_during_checkpoint_writes_never_leaves_a_partial_file(tmp_path):
         state = read_checkpoint(path)                       # the final name always holds a whole checkpoint
         assert state["i"] >= 1 and torch.equal(state["w"], torch.full((8_000_000,), float(state["i"])))
         previous = state["i"]
-        ckpt_mod.remove_stale_temps(path.parent)            # what RunDir does when a run folder is opened
+        remove_stale_temps(path.parent)                     # what RunDir does when a run folder is opened
         assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]
     assert previous >= 1
 

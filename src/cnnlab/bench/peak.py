@@ -7,7 +7,7 @@ from typing import Iterable
 
 import torch
 
-from cnnlab.hardware import PROBE_SIZE
+from cnnlab.hardware import PROBE_SIZE, cpu_info
 
 # precision name (as in TrainConfig.precision) -> dtype whose matmul peak bounds that training step
 PEAK_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -46,7 +46,7 @@ class Peak:
     emulated: bool         # the dtype is not native here: a small probe instead of the full-size product
 
 
-def matmul_peaks(precisions: Iterable[str], *, native_bf16: bool, n: int = 2048, seconds: float = 0.5,
+def matmul_peaks(precisions: Iterable[str], *, n: int = 2048, seconds: float = 0.5,
                  device: str | torch.device = "cpu") -> dict[str, Peak]:
     """The matmul peak of each precision that the device runs natively; an emulated bf16 (a CPU
     without bf16 instructions runs it ~200x slower: a 2048^2 product would take a minute) gets
@@ -54,7 +54,7 @@ def matmul_peaks(precisions: Iterable[str], *, native_bf16: bool, n: int = 2048,
     dev = torch.device(device)
     peaks: dict[str, Peak] = {}
     for name in dict.fromkeys(precisions):
-        emulated = name == "bf16" and dev.type == "cpu" and not native_bf16
+        emulated = name == "bf16" and dev.type == "cpu" and not cpu_info().native_bf16
         size = PROBE_SIZE if emulated else n
         peaks[name] = Peak(matmul_gflops(PEAK_DTYPES[name], n=size, seconds=seconds if not emulated else 0.0,
                                          repeats=1 if emulated else 3, device=dev), emulated)

@@ -284,9 +284,7 @@ def bench_train(model: str, *, input_shape: Sequence[int] | None = None, data: s
     say(f"numerics: {numerics.reason}")
     flops = step_flops(net, shape, device=dev)
     say("measuring the matmul peak")
-    native_bf16 = dev.type != "cpu" or cpu_info().native_bf16
-    peaks = matmul_peaks(["fp32", "bf16", numerics.precision], native_bf16=native_bf16, n=peak_size,
-                         seconds=peak_seconds, device=dev)
+    peaks = matmul_peaks(["fp32", "bf16", numerics.precision], n=peak_size, seconds=peak_seconds, device=dev)
 
     ours = copy.deepcopy(net).to(dev).train()
     if numerics.channels_last:

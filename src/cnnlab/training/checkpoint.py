@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CheckpointError
-from cnnlab.files import atomic_write, atomic_write_text, remove_stale_temps  # noqa: F401 - re-exported
+from cnnlab.files import atomic_write
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAMES = ("last", "best")  # RUN/checkpoints/<name>.pt
