@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from cnnlab.hardware import cpu_info
 from cnnlab.inspect.flops import step_flops
 from cnnlab.numerics import Numerics
 from cnnlab.training import distributed
+from cnnlab.training.callbacks import Callbacks, StartEvent, StepEvent
 from cnnlab.training.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
                                      save_checkpoint, set_rng_state)
 from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
@@ -60,21 +61,23 @@ class Position:
 
 
 def train(model: str | None = None, data: str | None = None, *, config: Any = None, recipe: str | None = None,
-          resume: str | Path | None = None, **overrides: Any) -> TrainResult:
+          resume: str | Path | None = None, callbacks: Iterable[Any] = (), **overrides: Any) -> TrainResult:
     """Train ``model`` on ``data`` and write a run folder; the same as ``cnnlab train``.
 
     Settings, later wins: defaults < ``recipe`` (a name from ``cnnlab train --list-recipes``) <
     ``config`` (a YAML path, a dict or a TrainConfig) < ``model``/``data`` < ``**overrides``
     (any TrainConfig field, e.g. ``epochs=5, lr=0.05``). ``resume=RUN`` continues a stopped run
     with its saved config (only quiet/report/device/data_dir/num_workers/threads may change).
+    ``callbacks``: objects with ``on_start/on_step/on_epoch/on_end`` methods (`cnnlab.training.callbacks`).
     """
     if resume is None:
-        return fit(resolve_config(model, data, config=config, recipe=recipe, overrides=overrides))
+        return fit(resolve_config(model, data, config=config, recipe=recipe, overrides=overrides),
+                   callbacks=callbacks)
     if config is not None or recipe is not None:
         raise ConfigError("--resume continues a run with its saved config: drop --config/--recipe")
     run_path, ckpt = find_resume_checkpoint(resume)
     return fit(_resume_config(resolve_config(config=ckpt["config"]), run_path, model, data, overrides),
-               run_path=run_path, checkpoint=ckpt)
+               run_path=run_path, checkpoint=ckpt, callbacks=callbacks)
 
 
 def _resume_config(saved: TrainConfig, run_path: Path, model: str | None, data: str | None,
@@ -117,20 +120,21 @@ def find_resume_checkpoint(run: str | Path) -> tuple[Path, dict[str, Any]]:
     return run_dir, ckpt
 
 
-def fit(cfg: TrainConfig, *, run_path: Path | None = None, checkpoint: Mapping[str, Any] | None = None) -> TrainResult:
+def fit(cfg: TrainConfig, *, run_path: Path | None = None, checkpoint: Mapping[str, Any] | None = None,
+        callbacks: Iterable[Any] = ()) -> TrainResult:
     """Run (or continue) one training run described by ``cfg``."""
     t_start = time.perf_counter()
     check_names(cfg)
     dist = distributed.init(cfg.device)
     try:
         with torch_settings(cfg):
-            return _start(cfg, dist, run_path, checkpoint, t_start)  # its session (and DDP) is freed on return
+            return _start(cfg, dist, run_path, checkpoint, t_start, callbacks)  # its session (and DDP) is freed on return
     finally:
         distributed.shutdown(dist)
 
 
 def _start(cfg: TrainConfig, dist: distributed.Dist, run_path: Path | None, checkpoint: Mapping[str, Any] | None,
-           t_start: float) -> TrainResult:
+           t_start: float, callbacks: Iterable[Any]) -> TrainResult:
     saved = checkpoint.get("numerics") if checkpoint is not None else None  # a resumed run keeps its choice
     s = build_session(cfg, dist, Numerics.from_dict(saved) if saved else None)
     chosen = str(run_path or new_run_path(cfg)) if dist.is_main else None
@@ -140,12 +144,15 @@ def _start(cfg: TrainConfig, dist: distributed.Dist, run_path: Path | None, chec
         run.write_json("meta.json", s.meta)
         run.write_summary(s.model, (s.meta["in_channels"], *s.meta["input_size"]))
     run.write_env(dist.device, dist.world_size)
+    hooks = Callbacks(callbacks, enabled=dist.is_main)
     with StopRequest() as stop:
-        return _loop(cfg, s, run, dist, stop, checkpoint, t_start)
+        result = _loop(cfg, s, run, dist, stop, checkpoint, t_start, hooks)
+    hooks("on_end", result)
+    return result
 
 
 def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, stop: StopRequest,
-          ckpt: Mapping[str, Any] | None, t_start: float) -> TrainResult:
+          ckpt: Mapping[str, Any] | None, t_start: float, hooks: Callbacks) -> TrainResult:
     pos, best = Position(), {"val_acc": -1.0, "epoch": 0}
     tally = [0.0, 0.0, 0.0, 0.0]                          # this epoch: loss sum (nats), correct, images, seconds
     if ckpt is not None:
@@ -159,6 +166,7 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
     watch = DivergenceWatch(s.meta["num_classes"], cfg.lr, best_acc=best["val_acc"], best_epoch=best["epoch"])
     bar = TrainProgress(total_steps=last_step, done_steps=pos.step, quiet=cfg.quiet, enabled=dist.is_main)
     save = lambda name: _save(s, cfg, run, pos, best, tally, dist, name)  # noqa: E731
+    hooks("on_start", StartEvent(run.path, s.model, last_step, steps_per_epoch, cfg.epochs, pos.step))
     if ckpt is None and dist.is_main:
         x, y = next(iter(s.train_loader))                 # the next set_epoch rewinds the loader
         for check in sanity_checks(s.model, x, y, s.meta["num_classes"], overfit=False, autocast=s.autocast):
@@ -208,8 +216,11 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
                 pos.batch, pos.step = pos.batch + 1, pos.step + 1
                 step_log.record(pos.step, loss_value, lr)
                 elapsed = time.perf_counter() - t0
-                bar.update(loss=tally[0] / max(tally[2], 1), acc=tally[1] / max(tally[2], 1),
-                           images_per_s=tally[2] * dist.world_size / max(elapsed, 1e-9))
+                running = dict(train_loss=tally[0] / max(tally[2], 1), train_acc=tally[1] / max(tally[2], 1),
+                               images_per_s=tally[2] * dist.world_size / max(elapsed, 1e-9))
+                bar.update(loss=running["train_loss"], acc=running["train_acc"], images_per_s=running["images_per_s"])
+                if hooks:
+                    hooks("on_step", StepEvent(pos.step, last_step, epoch, loss_value, lr=lr, model=s.model, **running))
                 if stopping or (cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0):
                     tally[3] = elapsed
                     save("last")
@@ -239,6 +250,7 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
                 if warning:
                     bar.print(warning)
             run.append_metrics(row)
+            hooks("on_epoch", dict(row))
             bar.print(epoch_line(row, cfg.epochs))
     finally:
         bar.close()
