@@ -109,7 +109,7 @@ def test_templates_refuse_a_kernel_svm_run(tmp_path, capsys):
 def test_templates_of_a_trained_linear_model(tmp_path):
     """A `cnnlab train` run of the `linear` model: templates are fc.weight per 0..1 pixel (divided by std)."""
     from cnnlab.models import create_model
-    from cnnlab.training.checkpoint import save_checkpoint
+    from cnnlab.runs import save_checkpoint
 
     meta = {"kind": "cnn", "model": "linear", "model_kwargs": {}, "num_classes": 3, "in_channels": 3,
             "input_size": [4, 5], "classes": ["a", "b", "c"], "dataset": "toy", "mean": [0.5] * 3, "std": [0.5, 0.25, 1.0]}

@@ -27,7 +27,7 @@ from cnnlab.data.folder import decode_image
 from cnnlab.errors import CheckpointError, DataError
 from cnnlab.eval.predict import load_image
 from cnnlab.training import read_checkpoint
-from cnnlab.training.checkpoint import save_checkpoint, save_safetensors
+from cnnlab.runs import save_checkpoint, save_safetensors
 
 QUICK = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 SLOW = settings(max_examples=400, deadline=20_000, suppress_health_check=list(HealthCheck))

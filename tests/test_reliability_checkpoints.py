@@ -25,7 +25,7 @@ import torch
 from cnnlab.errors import CheckpointError, CnnlabError
 from cnnlab.files import atomic_write, remove_stale_temps
 from cnnlab.training import read_checkpoint, train
-from cnnlab.training.checkpoint import save_checkpoint
+from cnnlab.runs import save_checkpoint
 
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 STEPS_PER_EPOCH = 1293 // 64          # digits: 1437 train images, 10% held out, full batches of 64
@@ -115,7 +115,7 @@ def _assert_same_training_state(run: Path, ref: Path) -> None:
 
 WRITER = textwrap.dedent("""
     import sys, torch
-    from cnnlab.training.checkpoint import save_checkpoint
+    from cnnlab.runs import save_checkpoint
     path, i = sys.argv[1], 0
     while True:  # ~32 MB checkpoints, each filled with its own counter
         i += 1

@@ -28,7 +28,7 @@ from cnnlab.data.folder import decode_image
 from cnnlab.errors import CheckpointError, DataError
 from cnnlab.eval.predict import load_image, predict
 from cnnlab.training import load_model, read_checkpoint
-from cnnlab.training.checkpoint import load_weights
+from cnnlab.runs import load_weights
 
 SRC = Path(cnnlab.__file__).parent
 TESTS = Path(__file__).parent

@@ -9,7 +9,7 @@ import pytest
 
 import cnnlab
 from cnnlab.errors import CheckpointError
-from cnnlab.eval.runs import find_runs, pick_run, run_state
+from cnnlab.runs import find_runs, pick_run, run_state
 from eval_support import run_cli, write_fake_run
 from viz_support import tiny_loader, write_run
 

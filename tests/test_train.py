@@ -18,7 +18,7 @@ import cnnlab
 from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.models import create_model
 from cnnlab.training import TrainConfig, TrainingDiverged, load_model, read_checkpoint, train
-from cnnlab.training.checkpoint import load_weights, save_checkpoint
+from cnnlab.runs import load_weights, save_checkpoint
 from cnnlab.training.config import load_yaml, merge, resolve_config, save_yaml
 from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, total_steps
 from train_support import register_misbehaving_models

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from cnnlab.eval import figures
-from cnnlab.eval.runs import curve_rows
+from cnnlab.eval.figures import curve_rows
 from cnnlab.training import train
 from cnnlab.training.divergence import DivergenceWatch
 from cnnlab.training.progress import epoch_line
-from cnnlab.training.run import RunDir
+from cnnlab.runs import RunDir
 from cnnlab.training.steplog import STEP_ROWS, StepLog, step_interval
 from eval_support import run_cli, write_fake_run
 from train_support import register_misbehaving_models

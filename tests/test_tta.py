@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from cnnlab.training.tta import TestTimeAugmentation, as_tta
+from cnnlab.eval.tta import TestTimeAugmentation, as_tta
 
 
 def _shift(x: torch.Tensor, fill: torch.Tensor, down: int, right: int) -> torch.Tensor:

@@ -97,7 +97,7 @@ def digit_png(size: int = 64) -> bytes:
 def write_zoo_run(folder: Path, model: str = "fastnet_small", *, seed: int = 0) -> Path:
     """A run folder holding an untrained zoo model, loadable by `cnnlab.load_model` (no training)."""
     from cnnlab.models import create_model
-    from cnnlab.training.checkpoint import save_checkpoint
+    from cnnlab.runs import save_checkpoint
 
     meta = {**digits_meta(), "model": model}
     write_run(folder, meta=meta, checkpoint=False, figures=False)

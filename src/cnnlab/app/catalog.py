@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cnnlab.errors import ConfigError
-from cnnlab.eval.runs import read_json, resolve_run, run_state
+from cnnlab.runs import load_model, read_json, resolve_run, run_state
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,6 @@ Loader = Callable[[Path, str], Any]  # (checkpoint, device) -> object with .mode
 
 
 def default_loader(checkpoint: Path, device: str) -> Any:
-    from cnnlab.training import load_model
-
     return load_model(checkpoint, device=device)
 
 
@@ -42,7 +40,7 @@ class Run:
     checkpoint: Path
     meta: dict[str, Any]
     results: dict[str, Any]
-    state: str = "completed"  # or "interrupted": a checkpoint of a run that did not finish (eval.runs.run_state)
+    state: str = "completed"  # or "interrupted": a checkpoint of a run that did not finish (cnnlab.runs.run_state)
 
     def figures(self) -> dict[str, Path]:
         """The report's figures (RUN/figures/*.png) by file name."""

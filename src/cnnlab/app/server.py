@@ -124,8 +124,7 @@ def create_app(
 
     @app.get("/api/runs/{run_id}/curves.png")
     def run_curves(run_id: str) -> Response:
-        from cnnlab.eval.figures import learning_curves
-        from cnnlab.eval.runs import curve_rows
+        from cnnlab.eval.figures import curve_rows, learning_curves
 
         rows, steps = curve_rows(run_of(run_id).path)
         if not rows and not steps:

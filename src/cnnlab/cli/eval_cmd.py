@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from cnnlab.cli.output import print_table
-from cnnlab.errors import CheckpointError, DataError
+from cnnlab.errors import DataError
 
 CONFUSION_PRINT_MAX = 15  # larger confusion matrices are only in --json and the report
 
@@ -121,12 +121,9 @@ def report_command(
 ) -> None:
     """(Re)build RUN/report.html and RUN/figures/*.png: evaluates the best checkpoint on the test split."""
     from cnnlab.eval import write_report
-    from cnnlab.eval.runs import resolve_run
+    from cnnlab.runs import resolve_run
 
-    run_dir = resolve_run(run).run_dir
-    if run_dir is None:
-        raise CheckpointError(f"{run} is a lone checkpoint: `cnnlab report` needs the run folder `cnnlab train` wrote")
-    path = write_report(run_dir, device=_device(device))
+    path = write_report(resolve_run(run).require_run("cnnlab report").path, device=_device(device))
     typer.echo(f"wrote {path}")
 
 

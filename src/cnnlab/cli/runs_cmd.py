@@ -26,9 +26,9 @@ def runs_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the runs in FOLDER (and one level of sub-folders), oldest first: model, data, state
-    (completed, interrupted, no checkpoint), epochs done of planned, best validation and final accuracy."""
+    (completed, running, interrupted, no checkpoint), epochs done of planned, best validation and final accuracy."""
     from cnnlab.errors import ConfigError
-    from cnnlab.eval.runs import find_runs, run_state
+    from cnnlab.runs import find_runs, run_state
 
     if not folder.is_dir():
         raise ConfigError(f"no folder {folder}: pass the folder that holds run folders (`cnnlab train --out`, default runs)")

@@ -14,7 +14,7 @@ DEVICE_OPT = typer.Option("cpu", "--device", help="Where to run the model: cpu, 
 
 
 def _load(run: Path, device: str) -> Any:
-    from cnnlab.training import load_model
+    from cnnlab.runs import load_model
 
     return load_model(run, device=device)
 

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from cnnlab.errors import CheckpointError
 from cnnlab.eval import figures
 from cnnlab.eval.report import RESULT_CARDS, data_uri, render_html
-from cnnlab.eval.runs import read_json, read_metrics, run_name
+from cnnlab.runs import RunDir
 
 # meta.json fields shown to say what a run is, first present wins for "model"
 MODEL_FIELDS = ("model", "method", "classifier")
@@ -57,16 +57,17 @@ def compare_runs(runs: Sequence[str | Path]) -> Comparison:
     for run in map(Path, runs):
         if not (run / "meta.json").exists():
             raise CheckpointError(f"{run} is not a run folder (no meta.json): pass folders written by `cnnlab train` or `cnnlab features`")
-        meta = read_json(run / "meta.json")
-        name = run_name(run)
+        folder = RunDir(run, writer=False)
+        meta = folder.meta()
+        name = folder.name
         if name in curves:  # two runs with the same folder name: keep both apart
             name = f"{name} ({len(rows) + 1})"
-        results = read_json(run / "results.json")
+        results = folder.results()
         rows.append(
             {"name": name, "path": str(run), "kind": meta.get("kind", "cnn"), "model": _describe(meta),
              "dataset": str(meta.get("dataset", "")), **{k: _result(results, k) for k in RESULT_CARDS}}
         )
-        curves[name] = read_metrics(run)
+        curves[name] = folder.read_metrics()
     return Comparison(rows, curves)
 
 

@@ -12,9 +12,9 @@ from torch import nn
 from cnnlab.errors import ConfigError
 from cnnlab.eval.metrics import Metrics, compute_metrics, most_confident_errors
 from cnnlab.eval.predict import channel_stat
-from cnnlab.eval.runs import require_checkpoint, resolve_run
 from cnnlab.numerics import Numerics, for_evaluation, resolve_precision
-from cnnlab.training.tta import TestTimeAugmentation, as_tta
+from cnnlab.eval.tta import TestTimeAugmentation, as_tta
+from cnnlab.runs import RunDir, load_model, read_checkpoint, resolve_run
 
 GALLERY_SIZE = 16  # most confidently wrong images kept for the report
 
@@ -155,10 +155,8 @@ def evaluate(
     with the run's mean/std. A dataset whose class names differ from the run's is refused (labels would
     be compared by position only) unless ``allow_class_mismatch``, which warns instead.
     """
-    paths = resolve_run(run_or_checkpoint, which=which)
-    checkpoint = require_checkpoint(paths, run_or_checkpoint)
+    checkpoint = resolve_run(run_or_checkpoint, which=which).require_checkpoint()
     from cnnlab.data import load_dataset, make_loader
-    from cnnlab.training import load_model
 
     loaded = load_model(checkpoint, device=device)
     meta = loaded.meta
@@ -218,10 +216,7 @@ def check_classes(data: list[str], trained: list[str], name: str, allow_mismatch
 
 def checkpoint_config(checkpoint: Path) -> dict[str, Any]:
     """The training config stored in the run folder (config.yaml) or the checkpoint."""
-    import yaml
-
-    run_config = checkpoint.parent.parent / "config.yaml"
-    if run_config.exists():
-        return yaml.safe_load(run_config.read_text()) or {}
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    return state.get("config") or {}
+    run = RunDir.of_checkpoint(checkpoint)
+    if run is not None and (run.path / "config.yaml").exists():
+        return run.config()
+    return read_checkpoint(checkpoint).get("config") or {}

@@ -10,9 +10,19 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from cnnlab.eval.metrics import Metrics
+from cnnlab.runs import RunDir
 
 DPI = 110
 LABELLED_CLASSES_MAX = 30  # above this many classes, confusion-matrix ticks and counts are left out
+SHORT_RUN_EPOCHS = 3  # runs of fewer epochs have their curves drawn from steps.csv
+
+
+def curve_rows(run_dir: str | Path) -> tuple[list[dict[str, float | None]], list[dict[str, float | None]]]:
+    """What the learning curves are drawn from: metrics.csv rows, and the steps.csv rows when the run
+    has fewer than SHORT_RUN_EPOCHS epochs (else [], one point per epoch is curve enough)."""
+    run = RunDir(run_dir, writer=False)
+    rows = run.read_metrics()
+    return rows, run.read_metrics("steps.csv") if len(rows) < SHORT_RUN_EPOCHS else []
 
 
 def _new_figure(width: float, height: float) -> Figure:

@@ -35,12 +35,9 @@ class Predictor:
 
 
 def _torch_predictor(path: Path, device: str | torch.device) -> Predictor:
-    from cnnlab.eval.runs import require_checkpoint, resolve_run
+    from cnnlab.runs import load_model
 
-    checkpoint = require_checkpoint(resolve_run(path), path)
-    from cnnlab.training import load_model
-
-    loaded = load_model(checkpoint, device=device)
+    loaded = load_model(path, device=device)
     model = loaded.model
 
     @torch.no_grad()

@@ -10,8 +10,9 @@ import jinja2
 import torch
 
 from cnnlab.eval import figures
+from cnnlab.eval.figures import curve_rows
 from cnnlab.eval.evaluate import EvalResult, checkpoint_config, evaluate
-from cnnlab.eval.runs import curve_rows, read_json, read_text, resolve_run, run_name
+from cnnlab.runs import RunDir, resolve_run
 
 # id -> heading, in page order (the template has one <section id=...> for each)
 SECTIONS = {
@@ -142,7 +143,8 @@ def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, d
     without a checkpoint, such as feature runs, get a report without the evaluation sections).
     """
     run_dir = Path(run_dir)
-    meta = read_json(run_dir / "meta.json")
+    run = RunDir(run_dir, writer=False)
+    meta = run.meta()
     kind = meta.get("kind", "cnn")
     if evaluation is None:
         evaluation = _default_evaluation(run_dir, kind, device)
@@ -157,13 +159,13 @@ def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, d
         pngs["per_class"] = figures.per_class_figure(m, fig_dir / "per_class.png")
         if evaluation.mistakes:
             pngs["mistakes"] = figures.mistakes_figure(evaluation.mistakes, m.classes, fig_dir / "mistakes.png")
-    results = read_json(run_dir / "results.json")
+    results = run.results()
     subtitle = " · ".join(
         str(x) for x in (meta.get("model"), meta.get("dataset"), kind, evaluation and f"evaluated: {evaluation.checkpoint}") if x
     )
     split_note = f" ({evaluation.split_note})" if evaluation is not None and evaluation.split_note else ""
     context = {
-        "title": f"Run report: {run_name(run_dir)}{split_note}",
+        "title": f"Run report: {run.name}{split_note}",
         "subtitle": subtitle,
         "sections": list(SECTIONS.items()),
         "cards": _evaluation_cards(evaluation) + result_cards(results, skip=EVALUATED) if evaluation else result_cards(results),
@@ -172,8 +174,8 @@ def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, d
         "figures": {name: data_uri(pngs[name]) if name in pngs else None for name in FIGURES},
         "per_class": evaluation.metrics.per_class() if evaluation else [],
         "gallery": _gallery(evaluation),
-        "summary": read_text(run_dir / "summary.txt"),
-        "config": read_text(run_dir / "config.yaml"),
-        "environment": _flatten(read_json(run_dir / "env.json")),
+        "summary": run.read_text("summary.txt"),
+        "config": run.read_text("config.yaml"),
+        "environment": _flatten(run.read_json("env.json")),
     }
     return render_html("report.html", context, run_dir / "report.html")

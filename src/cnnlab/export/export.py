@@ -1,6 +1,6 @@
 """`export_run`: a trained run -> an ONNX, TorchScript or safetensors file that gives the same outputs.
 
-The model is loaded like every other command loads it (`cnnlab.load_model`: the best checkpoint,
+The model is loaded like every other command loads it (`cnnlab.runs.load_model`: the best checkpoint,
 EMA weights when the run kept them, eval mode), written by the format's writer with the run's meta
 inside the file, then loaded back the way a user would (ONNX Runtime, ``torch.jit.load``,
 `load_model`) and compared with the checkpoint on a random batch of two images.
@@ -19,6 +19,7 @@ from cnnlab.eval.predict import Predictor
 from cnnlab.export.to_onnx import onnx_predictor, write_onnx
 from cnnlab.export.to_safetensors import safetensors_predictor, write_safetensors
 from cnnlab.export.to_torchscript import torchscript_predictor, write_torchscript
+from cnnlab.runs import load_model, resolve_run
 
 Writer = Callable[..., None]  # (model, example, path, meta, *, opset) -> None
 Loader = Callable[[Path, "str | torch.device"], Predictor]
@@ -90,15 +91,12 @@ def export_run(
     ``out`` defaults to ``RUN/export/<model>.<suffix>`` for a run folder and to the checkpoint's
     name with the format's suffix beside a checkpoint file.
     """
-    from cnnlab.training import load_model
-
     spec = _format(format)
-    loaded = load_model(run_or_checkpoint, which=which, device="cpu")
-    source = Path(run_or_checkpoint).expanduser()
+    target = resolve_run(run_or_checkpoint, which=which)
+    loaded = load_model(target.require_checkpoint(), device="cpu")
     if out is None:
-        run_dir = Path(loaded.path).parent.parent  # RUN/checkpoints/<which>.pt: also when given a folder of runs
-        out = (run_dir / "export" / f"{loaded.meta['model']}{spec.suffix}" if source.is_dir()
-               else source.with_suffix(spec.suffix))
+        out = (target.run.path / "export" / f"{loaded.meta['model']}{spec.suffix}" if target.given.is_dir() and target.run
+               else target.given.with_suffix(spec.suffix))
     if Path(out).expanduser().resolve() == Path(loaded.path).resolve():
         raise ConfigError(f"exporting {loaded.path} to itself would overwrite it; give another path with --out")
     return export_model(loaded.model, loaded.meta, out, format=format, opset=opset, check=check)

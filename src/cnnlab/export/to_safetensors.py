@@ -12,19 +12,16 @@ import torch
 from torch import nn
 
 from cnnlab.eval.predict import Predictor
+from cnnlab.runs import load_model, save_safetensors
 
 
 def write_safetensors(model: nn.Module, example: torch.Tensor, path: Path, meta: Mapping[str, Any], **_: Any) -> None:
     """Save ``model``'s state_dict (parameters and buffers) and ``meta``."""
-    from cnnlab.training.checkpoint import save_safetensors
-
     save_safetensors(model.state_dict(), meta, path)
 
 
 def safetensors_predictor(path: str | Path, device: str | torch.device = "cpu") -> Predictor:
     """Rebuild the model from an exported safetensors file as a `Predictor`."""
-    from cnnlab.training import load_model
-
     loaded = load_model(path, device=device)
 
     @torch.no_grad()

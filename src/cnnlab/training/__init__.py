@@ -1,10 +1,11 @@
-"""Training: `train()` (what `cnnlab train` runs), its config, checkpoints and `load_model`.
+"""Training: `train()` (what `cnnlab train` runs) and its config; `load_model` and the checkpoint
+readers come from the run store (`cnnlab.runs`) and are handed on here.
 
     import cnnlab
     result = cnnlab.train("fastnet", "fashion-mnist", epochs=3, precision="bf16", channels_last=True)
     loaded = cnnlab.load_model(result.run_dir)        # eval-mode model + meta
 """
-from cnnlab.training.checkpoint import LoadedModel, load_model, load_weights, read_checkpoint
+from cnnlab.runs import LoadedModel, load_model, load_weights, read_checkpoint
 from cnnlab.training.config import TrainConfig, list_recipes, resolve_config
 from cnnlab.training.engine import TrainingDiverged, TrainResult, evaluate, train
 

@@ -19,20 +19,21 @@ from cnnlab.errors import CnnlabError, ConfigError
 from cnnlab.hardware import cpu_info
 from cnnlab.inspect.flops import step_flops
 from cnnlab.numerics import Numerics
+from cnnlab.runs import FORMAT_VERSION, RunDir, check_same_model, load_model, read_checkpoint, resolve_run, save_checkpoint
 from cnnlab.training import distributed
 from cnnlab.training.callbacks import Callbacks, StartEvent, StepEvent
-from cnnlab.training.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
-                                     save_checkpoint, set_rng_state)
 from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
 from cnnlab.training.divergence import DivergenceWatch
+from cnnlab.training.heartbeat import Heartbeat
 from cnnlab.training.optim import total_steps
 from cnnlab.training.progress import TrainProgress, epoch_line
-from cnnlab.training.run import RunDir, new_run_path
+from cnnlab.training.rng import rng_state, set_rng_state
+from cnnlab.training.run import environment, new_run_path, write_summary
 from cnnlab.training.sanity import chance_warning, sanity_checks
 from cnnlab.training.setup import Session, build_session, check_names, torch_settings
 from cnnlab.training.steplog import StepLog
 from cnnlab.training.stop import EXIT_CODES, StopRequest
-from cnnlab.training.tta import TestTimeAugmentation, as_tta
+from cnnlab.eval.tta import TestTimeAugmentation, as_tta
 
 LOOKAHEAD_MIN_STEPS = 200  # below this the slow weights lag far behind at the final sync (airbench runs ~1,000+)
 
@@ -92,32 +93,29 @@ def _resume_config(saved: TrainConfig, run_path: Path, model: str | None, data: 
 
 
 def find_resume_checkpoint(run: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The newest readable checkpoint of a run folder (last.pt, else best.pt), saying so on fallback.
-
-    A folder of runs stands for its one run, or its latest (`cnnlab.eval.runs.pick_run`)."""
-    from cnnlab.eval.runs import pick_run
-
-    path = Path(run).expanduser()
-    if path.is_dir():
-        path = pick_run(path)
-    run_dir = path.parent.parent if path.is_file() else path
-    candidates = [path] if path.is_file() else [run_dir / "checkpoints" / f"{n}.pt" for n in ("last", "best")]
+    """The run folder and its newest readable checkpoint (last.pt, else best.pt), saying so on fallback;
+    ``run`` as every command takes it (`cnnlab.runs.resolve_run`), or one checkpoint file of a run."""
+    target = resolve_run(run)
+    if target.run is None:
+        raise CnnlabError(f"cannot resume {run}: it is a checkpoint outside a run folder; pass the run folder")
+    candidates = [target.checkpoint] if Path(run).expanduser().is_file() else [
+        target.run.checkpoint(name) for name in ("last", "best")]
     found, errors = [], []
     for candidate in candidates:
-        if candidate.exists():
+        if candidate is not None and candidate.exists():
             try:
                 found.append((candidate, read_checkpoint(candidate)))
             except CnnlabError as err:
                 errors.append(str(err))
     if not found:
-        why = "; ".join(errors) or f"no checkpoints/last.pt or best.pt in {run_dir}"
+        why = "; ".join(errors) or f"no checkpoints/last.pt or best.pt in {target.run.path}"
         raise CnnlabError(f"cannot resume {run}: {why}. Start a new run")
     ckpt_path, ckpt = max(found, key=lambda pc: pc[1].get("step", 0))
     for err in errors:
         print(f"warning: {err}; resuming from {ckpt_path} instead")
     if "config" not in ckpt or "step" not in ckpt:
         raise CnnlabError(f"{ckpt_path} holds weights only, not a training state; it cannot be resumed")
-    return run_dir, ckpt
+    return target.run.path, ckpt
 
 
 def fit(cfg: TrainConfig, *, run_path: Path | None = None, checkpoint: Mapping[str, Any] | None = None,
@@ -139,12 +137,13 @@ def _start(cfg: TrainConfig, dist: distributed.Dist, run_path: Path | None, chec
     s = build_session(cfg, dist, Numerics.from_dict(saved) if saved else None)
     chosen = str(run_path or new_run_path(cfg)) if dist.is_main else None
     run = RunDir(Path(dist.broadcast(chosen)), writer=dist.is_main)  # type: ignore[arg-type]
+    run.prepare()
     if checkpoint is None:
-        run.write_config(cfg)
+        run.write_config(cfg.to_dict(for_file=True))
         run.write_json("meta.json", s.meta)
-        run.write_summary(s.model, (s.meta["in_channels"], *s.meta["input_size"]))
-    run.write_env(dist.device, dist.world_size)
-    hooks = Callbacks(callbacks, enabled=dist.is_main)
+        write_summary(run, s.model, (s.meta["in_channels"], *s.meta["input_size"]))
+    run.write_json("env.json", environment(dist.device, dist.world_size))
+    hooks = Callbacks([Heartbeat(run), *callbacks], enabled=dist.is_main)
     with StopRequest() as stop:
         result = _loop(cfg, s, run, dist, stop, checkpoint, t_start, hooks)
     hooks("on_end", result)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from cnnlab.training.run import RunDir
+from cnnlab.runs import RunDir
 
 STEP_ROWS = 200  # rows a run's steps.csv aims at
 

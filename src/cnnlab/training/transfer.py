@@ -40,7 +40,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
 from cnnlab.errors import CheckpointError, ConfigError
-from cnnlab.training.checkpoint import find_checkpoint, load_weights, model_weights, read_checkpoint
+from cnnlab.runs import load_weights, model_weights, read_checkpoint, resolve_run
 
 Log = Callable[[str], None]
 
@@ -57,7 +57,7 @@ class Pretrained:
 
 def read_pretrained(path: str | Path) -> Pretrained:
     """Read a torchvision state_dict, a cnnlab checkpoint/run folder or a .safetensors export."""
-    path = find_checkpoint(path) if Path(path).expanduser().is_dir() else Path(path).expanduser()
+    path = resolve_run(path).require_checkpoint() if Path(path).expanduser().is_dir() else Path(path).expanduser()
     state = read_checkpoint(path)
     meta = dict(state.get("meta") or {})
     weights = model_weights(state)

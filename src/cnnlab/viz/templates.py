@@ -78,7 +78,7 @@ def _from_feature_run(run: Path, meta: dict) -> ClassTemplates:
 def _from_trained_model(run: Path, which: str) -> ClassTemplates:
     import torch
 
-    from cnnlab.training import load_model
+    from cnnlab.runs import load_model
 
     loaded = load_model(run, which=which, device="cpu")
     head = loaded.model.get_classifier()
@@ -95,7 +95,7 @@ def _from_trained_model(run: Path, which: str) -> ClassTemplates:
 
 def templates_from_run(run: str | Path, *, which: str = "best") -> ClassTemplates:
     """Templates of a feature run (``pixels``) or of a trained linear model (run folder or .pt)."""
-    from cnnlab.eval.runs import read_json
+    from cnnlab.runs import read_json
 
     run = Path(run).expanduser()
     meta = read_json(run / "meta.json") if run.is_dir() else {}

@@ -1,4 +1,4 @@
-"""Checkpoints: the format, safe loads, RNG state, and `load_model` for every other command.
+"""The checkpoint format: writing, safe loading, and fitting saved weights into a model.
 
 A checkpoint is a dict of plain types and tensors only (see docs/design.md), so it loads with
 ``torch.load(weights_only=True)``; we never fall back to unrestricted unpickling.
@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import json
 import pickle
-import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -20,7 +17,6 @@ from cnnlab.errors import CheckpointError
 from cnnlab.files import atomic_write
 
 FORMAT_VERSION = 1
-CHECKPOINT_NAMES = ("last", "best")  # RUN/checkpoints/<name>.pt
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> Path:
@@ -127,103 +123,9 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], sourc
     model.load_state_dict(state_dict)
 
 
-# --- RNG state (python, numpy, torch) as plain types and tensors ---------------------------------
-
-def rng_state() -> dict[str, Any]:
-    version, mt, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "python": [version, list(mt), gauss],
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    version, mt, gauss = state["python"]
-    random.setstate((version, tuple(mt), gauss))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# --- loading a trained model ---------------------------------------------------------------------
-
-@dataclass
-class LoadedModel:
-    """A trained model in eval mode, the run's meta.json contents, and the file it came from."""
-
-    model: nn.Module
-    meta: dict[str, Any]
-    path: Path
-    numerics: dict[str, Any] | None = None  # the precision and layout the run trained in (None: older runs)
-
-
-def run_checkpoint(run_dir: Path, *names: str) -> Path | None:
-    """``run_dir/checkpoints/<name>.pt`` for the first of ``names`` that exists, else None."""
-    for name in dict.fromkeys(names):
-        candidate = run_dir / "checkpoints" / f"{name}.pt"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def find_checkpoint(run_or_checkpoint: str | Path, which: str = "best") -> Path:
-    """A checkpoint file itself, or ``RUN/checkpoints/<which>.pt`` (falling back to last.pt); RUN may be
-    a folder holding run folders (`cnnlab.eval.runs.pick_run`)."""
-    path = Path(run_or_checkpoint).expanduser()
-    if path.is_file():
-        return path
-    if which not in CHECKPOINT_NAMES:
-        raise CheckpointError(f"which={which!r}: choose one of {', '.join(CHECKPOINT_NAMES)}")
-    if not path.is_dir():
-        raise CheckpointError(f"no run folder or checkpoint at {path}")
-    if not (path / "meta.json").is_file() and not (path / "checkpoints").is_dir():
-        from cnnlab.eval.runs import pick_run  # a folder of runs stands for its one run, or its latest
-
-        path = pick_run(path)
-    found = run_checkpoint(path, which, "last")
-    if found is not None:
-        return found
-    raise CheckpointError(f"{path} has no checkpoints/{which}.pt: pass a run folder written by `cnnlab train` or a .pt file")
-
-
 def model_weights(state: Mapping[str, Any], *, ema: bool = True) -> dict[str, torch.Tensor]:
     """The weights to use: the EMA's when the run kept one (and ``ema``), else the raw model's."""
     if ema and state.get("ema"):
         prefix = "module."
         return {k[len(prefix):]: v for k, v in state["ema"].items() if k.startswith(prefix)}
     return state["model"]
-
-
-def load_model(
-    run_or_checkpoint: str | Path, *, which: str = "best", device: str | torch.device = "cpu", ema: bool = True
-) -> LoadedModel:
-    """Rebuild a trained model from a run folder or checkpoint, in eval mode on ``device``.
-
-    Args:
-        run_or_checkpoint: a run folder (``RUN/checkpoints/<which>.pt``) or a .pt/.safetensors file.
-        which: "best" (highest validation accuracy) or "last".
-        device: where to put the model.
-        ema: use the EMA weights when the run kept them (what the run evaluated on its test split).
-    """
-    from cnnlab.models import create_model
-
-    path = find_checkpoint(run_or_checkpoint, which)
-    state = read_checkpoint(path)
-    meta = dict(state.get("meta") or {})
-    if not meta and (path.parent.parent / "meta.json").is_file():
-        meta = json.loads((path.parent.parent / "meta.json").read_text())
-    if "model" not in meta or "num_classes" not in meta:
-        raise CheckpointError(f"{path} has no meta (model name, classes): it was not written by `cnnlab train`")
-    model = create_model(
-        meta["model"], num_classes=meta["num_classes"], in_channels=meta["in_channels"],
-        input_size=tuple(meta["input_size"]), **meta.get("model_kwargs", {}),
-    )
-    load_weights(model, model_weights(state, ema=ema), path)
-    return LoadedModel(model=model.to(device).eval(), meta=meta, path=path, numerics=state.get("numerics"))
