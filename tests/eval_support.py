@@ -45,8 +45,8 @@ def fake_evaluation(n: int = 64, *, gallery: int = 16) -> EvalResult:
     x = (torch.rand(n, 3, 12, 10, generator=g) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
     y = torch.randint(0, len(CLASSES), (n,), generator=g)
     batches = [(x[i : i + 20], y[i : i + 20]) for i in range(0, n, 20)]
-    metrics, probs, labels, mistakes = evaluate_model(model, batches, CLASSES, mean=MEAN, std=STD, gallery=gallery)
-    return EvalResult(metrics, "fake", "test", "fake.pt", False, probs, labels, mistakes)
+    return evaluate_model(model, batches, CLASSES, mean=MEAN, std=STD, gallery=gallery, dataset="fake",
+                          checkpoint="fake.pt")
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:

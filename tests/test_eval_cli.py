@@ -23,11 +23,9 @@ def test_run_without_checkpoint_is_a_clear_error(tmp_path: Path, capsys: pytest.
     assert code == 2 and "has no checkpoint" in err
 
 
-@pytest.mark.parametrize("flags, message", [(["--tta-translate"], "--tta-translate works on top of --tta"),
-                                            (["--tta", "--tta-grid"], "--tta-grid works on top of --tta-translate")])
-def test_tta_flags_need_their_base_flag(tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str) -> None:
-    code, _, err = run_cli(["eval", tmp_path / "nope", *flags], capsys)
-    assert code == 2 and message in err and "Traceback" not in err
+def test_an_unknown_tta_level_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = run_cli(["eval", tmp_path / "nope", "--tta", "mirror"], capsys)
+    assert code == 2 and "choose one of: none, flip, translate, grid" in err and "Traceback" not in err
 
 
 def test_feature_run_cannot_be_evaluated(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

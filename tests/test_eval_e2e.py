@@ -80,9 +80,9 @@ def test_predict_on_written_images_agrees_with_evaluate(run: Path, test_split: t
 
 
 def test_cli_on_a_trained_run(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code, out, _ = run_cli(["eval", run, "--json", "--tta"], capsys)
+    code, out, _ = run_cli(["eval", run, "--json", "--tta", "flip"], capsys)
     data = json.loads(out)
-    assert code == 0 and data["tta"] is True and data["num_samples"] == 360 and len(data["confusion"]) == 10
+    assert code == 0 and data["tta"] == "flip" and data["num_samples"] == 360 and len(data["confusion"]) == 10
     code, out, _ = run_cli(["eval", run, "--split", "val"], capsys)
     assert code == 0 and "accuracy" in out and "confusion matrix" in out
     code, _, err = run_cli(["eval", run, "--data", "no-such-dataset"], capsys)
@@ -108,24 +108,24 @@ def test_compare_trained_and_fake_feature_run(run: Path, tmp_path: Path) -> None
     assert len(comparison.curves["digits-run"]) == 1
 
 
-@pytest.mark.parametrize("translate, grid", [(False, False), (True, False), (True, True)])
-def test_a_tta_run_is_reproduced_by_eval_and_its_report(tmp_path: Path, translate: bool, grid: bool) -> None:
-    """A run trained with tta (and channels-last): results.json, `evaluate(tta=True)` and the
-    report's default evaluation give the same test accuracy and loss (one flip-TTA rule: mean
+@pytest.mark.parametrize("level", ["flip", "translate", "grid"])
+def test_a_tta_run_is_reproduced_by_eval_and_its_report(tmp_path: Path, level: str) -> None:
+    """A run trained with tta (and channels-last): results.json, `evaluate(tta=LEVEL)` and the
+    report's default evaluation give the same test accuracy and loss (one TTA rule: mean
     logits; the run's memory format)."""
     from cnnlab.eval.report import _default_evaluation
     from cnnlab.training import train
 
-    result = train("lenet5_relu", "digits", epochs=1, batch_size=64, image_size=28, tta=True, report=False,
-                   tta_translate=translate, tta_grid=grid, channels_last=True, run_dir=str(tmp_path / "tta-run"), quiet=True,
+    result = train("lenet5_relu", "digits", epochs=1, batch_size=64, image_size=28, tta=level, report=False,
+                   channels_last=True, run_dir=str(tmp_path / "tta-run"), quiet=True,
                    device="cpu")
     results = result.results
-    views = "flip + 3x3 translate TTA)" if grid else "flip + translate TTA)" if translate else "flip TTA)"
+    views = {"grid": "flip + 3x3 translate TTA)", "translate": "flip + translate TTA)", "flip": "flip TTA)"}[level]
     assert results["evaluated"].endswith(views)
-    evaluated = evaluate(tmp_path / "tta-run", tta=True, tta_translate=translate, tta_grid=grid)
+    evaluated = evaluate(tmp_path / "tta-run", tta=level)
     assert evaluated.metrics.accuracy == results["test_acc"]
     assert evaluated.metrics.loss == pytest.approx(results["test_loss"], rel=1e-6)
     in_report = _default_evaluation(tmp_path / "tta-run", "cnn", "cpu")
-    assert in_report is not None and in_report.tta and in_report.tta_translate == translate and in_report.tta_grid == grid
+    assert in_report is not None and in_report.tta == level
     assert in_report.metrics.accuracy == results["test_acc"]
-    assert evaluate(tmp_path / "tta-run").tta is False  # `cnnlab eval` without --tta stays plain
+    assert evaluate(tmp_path / "tta-run").tta == "none"  # `cnnlab eval` without --tta stays plain

@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from cnnlab.eval.evaluate import evaluate_model, predict_probs
+from cnnlab.eval.evaluate import evaluate_model
 from cnnlab.eval.metrics import compute_metrics, confusion_matrix, most_confident_errors, topk_accuracy
 
 
@@ -88,7 +88,8 @@ def test_evaluate_model_over_batches_and_tta() -> None:
     y = torch.randint(0, 3, (50,))
     mean, std = [0.5, 0.4], [0.2, 0.3]
     batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 50, 16)]
-    metrics, probs, labels, mistakes = evaluate_model(model, batches, ["a", "b", "c"], mean=mean, std=std, gallery=5)
+    result = evaluate_model(model, batches, ["a", "b", "c"], mean=mean, std=std, gallery=5)
+    metrics, probs, mistakes = result.metrics, result.probs, result.mistakes
     expected = model(x).softmax(1)
     torch.testing.assert_close(probs, expected.detach())
     assert metrics.accuracy == pytest.approx(skm.accuracy_score(y.numpy(), expected.argmax(1).numpy()))
@@ -98,5 +99,5 @@ def test_evaluate_model_over_batches_and_tta() -> None:
     pixels = (x[m0.index] * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)).clamp(0, 1) * 255
     assert m0.image.dtype == torch.uint8 and (m0.image.float() - pixels).abs().max() <= 0.5 + 1e-4
 
-    tta = predict_probs(model, x, tta=True)
+    tta = evaluate_model(model, batches, ["a", "b", "c"], mean=mean, std=std, tta="flip").probs
     torch.testing.assert_close(tta, ((model(x) + model(x.flip(-1))) / 2).softmax(1).detach())  # mean logits

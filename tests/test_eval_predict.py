@@ -11,7 +11,10 @@ from torchvision.transforms import v2
 
 from cnnlab.errors import CheckpointError
 from cnnlab.eval import predict
-from cnnlab.eval.predict import LOADERS, Predictor, expand_paths, load_image, register_loader
+import dataclasses
+
+from cnnlab.eval.predict import expand_paths, load_image
+from cnnlab.export import FORMATS, Predictor
 from eval_support import CLASSES, MEAN, STD, tiny_model
 
 SIZE = (12, 10)  # the model's input (H, W)
@@ -88,18 +91,15 @@ def test_missing_file_is_skipped_and_folders_expand(tmp_path: Path) -> None:
     assert result.to_dict()["predictions"][0]["topk"][0]["class"] in CLASSES
 
 
-def test_onnx_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_exported_file_is_read_by_its_format_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     onnx_file = tmp_path / "model.onnx"
     onnx_file.write_bytes(b"not really onnx")
     _write_images(tmp_path / "imgs")
     predictor, _ = _predictor(3)
-    monkeypatch.setitem(LOADERS, ".onnx", LOADERS[".onnx"])  # restored after the test
-    try:
-        import cnnlab.export  # noqa: F401
-    except ImportError:
-        with pytest.raises(CheckpointError, match="ONNX"):
-            predict(onnx_file, [tmp_path / "imgs"])
+    with pytest.raises(CheckpointError, match="not a valid ONNX model"):
+        predict(onnx_file, [tmp_path / "imgs"])
     calls = []
-    register_loader(".onnx", lambda path, device: calls.append(path) or predictor)
+    fake = dataclasses.replace(FORMATS["onnx"], load=lambda path, device: calls.append(path) or predictor)
+    monkeypatch.setitem(FORMATS, "onnx", fake)  # restored after the test
     result = predict(onnx_file, [tmp_path / "imgs" / "gray.png"])
     assert calls == [onnx_file] and len(result.predictions) == 1

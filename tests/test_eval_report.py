@@ -126,3 +126,44 @@ def test_compare_rejects_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
     with pytest.raises(CheckpointError, match="not a run folder"):
         compare_runs([tmp_path])
+
+
+class _CountedPasses:
+    """A loader that counts the passes over it."""
+
+    def __init__(self, loader, passes: list) -> None:
+        self.loader, self.passes = loader, passes
+
+    def __iter__(self):
+        self.passes.append(1)
+        return iter(self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+
+def test_a_finished_run_evaluates_the_test_split_exactly_once(tmp_path, monkeypatch):
+    """results.json and the report take their test figures from one pass over the test split."""
+    import json
+
+    import cnnlab.data
+    from cnnlab.data import load_dataset
+    from cnnlab.training import train
+
+    test_images = len(load_dataset("digits").test)
+    passes: list = []
+    make_loader = cnnlab.data.make_loader
+
+    def counting_make_loader(split, *args, **kwargs):
+        loader = make_loader(split, *args, **kwargs)
+        return _CountedPasses(loader, passes) if len(split) == test_images else loader
+
+    monkeypatch.setattr(cnnlab.data, "make_loader", counting_make_loader)
+    result = train("linear", "digits", epochs=1, batch_size=64, threads=1, quiet=True, run_dir=str(tmp_path / "r"))
+    assert len(passes) == 1
+    html = (result.run_dir / "report.html").read_text()
+    assert "Confusion matrix" in html and f"{result.results['test_acc']:.2%}" in html  # the report got that pass
+    assert json.loads((result.run_dir / "results.json").read_text())["eval_split"] == "test"

@@ -5,16 +5,16 @@ few steps per epoch) with one epoch, which checks that every setting they name i
 """
 from __future__ import annotations
 
-import contextlib
 import json
 
 import pytest
 import torch
 import yaml
 
-from cnnlab.training import evaluate, list_recipes, resolve_config, train
+from cnnlab.eval import evaluate_model
+from cnnlab.eval.tta import TestTimeAugmentation
+from cnnlab.training import list_recipes, resolve_config, train
 from cnnlab.training.config import load_yaml, recipe_path
-from cnnlab.training.distributed import init
 
 SPEED_RECIPES = [name for name in list_recipes() if name.startswith("fashion-mnist-")]
 
@@ -42,10 +42,8 @@ def test_recipe_runs_a_few_steps(name, tmp_path):
     assert 0.0 <= results["test_acc"] <= 1.0
     saved = yaml.safe_load((tmp_path / name / "config.yaml").read_text())
     assert saved["model"] == load_yaml(recipe_path(name))["model"]
-    if saved["tta"]:
-        tta = ("flip + 3x3 translate TTA" if saved.get("tta_grid") else
-               "flip + translate TTA" if saved.get("tta_translate") else "flip TTA")
-        assert results["evaluated"].endswith(f"{tta})")
+    if saved["tta"] != "none":
+        assert results["evaluated"].endswith(f"{TestTimeAugmentation(saved['tta']).description})")
 
 
 def test_flip_tta_averages_the_logits_of_image_and_mirror():
@@ -53,7 +51,8 @@ def test_flip_tta_averages_the_logits_of_image_and_mirror():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
     x, y = torch.randn(10, 1, 3, 4), torch.randint(0, 3, (10,))
     loader = [(x[:6], y[:6]), (x[6:], y[6:])]
-    loss, acc = evaluate(model, loader, contextlib.nullcontext, False, init("cpu"), tta=True)
+    result = evaluate_model(model, loader, ["a", "b", "c"], mean=[0.0], std=[1.0], tta="flip")
+    loss, acc = result.metrics.loss, result.metrics.accuracy
     with torch.no_grad():
         logits = (model(x) + model(x.flip(3))) / 2
     assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5)

@@ -123,8 +123,7 @@ def test_recipe_then_config_then_flags(tmp_path):
 
 @pytest.mark.parametrize("bad, match", [({"lrr": 0.1}, "Did you mean lr"), ({"epochs": "ten"}, "must be int"),
                                         ({"epochs": 0}, "epochs"), ({"epochs": -0.5}, "epochs"), ({"hflip": 1}, "must be bool"),
-                                        ({"tta_translate": True}, "--tta-translate works on top of --tta"),
-                                        ({"tta": True, "tta_grid": True}, "--tta-grid works on top of --tta-translate"),
+                                        ({"tta": "mirror"}, "choose one of: none, flip, translate, grid"),
                                         ({"alternate_flip": True}, "--alternate-flip works on top of --hflip")])
 def test_bad_settings_are_config_errors(bad, match):
     with pytest.raises(ConfigError, match=match):

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from cnnlab.eval.tta import TestTimeAugmentation, as_tta
+import pytest
+
+from cnnlab.errors import ConfigError
+from cnnlab.eval.tta import TestTimeAugmentation, as_tta, tta_level
+from cnnlab.training.config import merge, resolve_config
+from cnnlab.training import TrainConfig
 
 
 def _shift(x: torch.Tensor, fill: torch.Tensor, down: int, right: int) -> torch.Tensor:
@@ -24,14 +29,14 @@ def test_views_and_weights():
     pair = lambda z: (model(z) + model(z.flip(-1))) / 2  # noqa: E731
     with torch.no_grad():
         assert torch.equal(TestTimeAugmentation()(model, x), model(x))
-        torch.testing.assert_close(as_tta(True)(model, x), pair(x))
-        multi = TestTimeAugmentation.for_data(True, True, mean, std)
+        torch.testing.assert_close(as_tta("flip")(model, x), pair(x))
+        multi = TestTimeAugmentation.for_data("translate", mean, std)
         expected = pair(x) / 2 + (pair(_shift(x, fill, 1, 1)) + pair(_shift(x, fill, -1, -1))) / 4
         torch.testing.assert_close(multi(model, x), expected)
         # channels-last input: same numbers
         torch.testing.assert_close(multi(model, x.contiguous(memory_format=torch.channels_last)), expected)
-    assert multi.description == "flip + translate TTA" and as_tta(True).description == "flip TTA"
-    assert not TestTimeAugmentation.for_data(False, True, mean, std).translate  # translate needs flip
+    assert multi.description == "flip + translate TTA" and as_tta("flip").description == "flip TTA"
+    assert as_tta("none").description == "" and not as_tta("flip").translate
 
 
 def test_grid_views_and_weights():
@@ -42,10 +47,28 @@ def test_grid_views_and_weights():
     mean, std = (0.3,), (0.5,)
     fill = torch.tensor([-0.3 / 0.5])
     pair = lambda z: (model(z) + model(z.flip(-1))) / 2  # noqa: E731
-    grid = TestTimeAugmentation.for_data(True, True, mean, std, grid=True)
+    grid = TestTimeAugmentation.for_data("grid", mean, std)
     with torch.no_grad():
         shifted = [pair(_shift(x, fill, d, r)) for d in (-1, 0, 1) for r in (-1, 0, 1) if (d, r) != (0, 0)]
         torch.testing.assert_close(grid(model, x), (2 * pair(x) + sum(shifted)) / 10)
         torch.testing.assert_close(grid(model, x.contiguous(memory_format=torch.channels_last)), (2 * pair(x) + sum(shifted)) / 10)
     assert grid.description == "flip + 3x3 translate TTA" and len(grid.shifts) == 8
-    assert not TestTimeAugmentation.for_data(True, False, mean, std, grid=True).grid  # grid needs translate
+    assert grid.flip and grid.translate and not as_tta("translate").grid
+
+
+@pytest.mark.parametrize("old, level", [({"tta": False}, "none"), ({"tta": True}, "flip"),
+                                        ({"tta": True, "tta_translate": True}, "translate"),
+                                        ({"tta": True, "tta_translate": True, "tta_grid": True}, "grid"),
+                                        ({"tta": False, "tta_translate": True, "tta_grid": True}, "none"),
+                                        ({"tta": "grid"}, "grid"), ({}, "none")])
+def test_configs_written_with_the_tta_booleans_still_load_as_levels(tmp_path, old, level):
+    assert tta_level(old) == level
+    path = tmp_path / "config.yaml"
+    path.write_text("".join(f"{k}: {str(v).lower()}\n" for k, v in old.items()))
+    assert resolve_config(config=path).tta == level                    # an old run folder's config.yaml
+    assert merge(TrainConfig(), old).tta == level                       # a checkpoint's saved config
+
+
+def test_an_unknown_level_is_a_config_error():
+    with pytest.raises(ConfigError, match="choose one of: none, flip, translate, grid"):
+        TrainConfig(tta="mirror")

@@ -64,6 +64,9 @@ class Numerics:
         return cls(str(saved["precision"]), bool(saved["channels_last"]), str(saved.get("reason", "as saved")))
 
 
+FP32 = Numerics("fp32", False, "fp32, NCHW")  # plain: what a model runs in without a run's choice
+
+
 def check_precision(precision: str, device: torch.device | str) -> None:
     """ConfigError for an unknown name, or fp16 off CUDA, before any slow work."""
     if precision not in PRECISIONS:

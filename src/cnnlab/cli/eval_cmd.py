@@ -34,9 +34,7 @@ def eval_command(
     run: Path = RUN_ARG,
     data: Optional[str] = typer.Option(None, "--data", help="Dataset to evaluate on (default: the run's own)."),
     split: Optional[str] = typer.Option(None, help="train | val | test (default: test, or val when the dataset has no test split).", show_default=False),
-    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average over the image and its mirror."),
-    tta_translate: bool = typer.Option(False, "--tta-translate", help="With --tta: also the image shifted 1 pixel up-left and down-right, and their mirrors."),
-    tta_grid: bool = typer.Option(False, "--tta-grid", help="With --tta-translate: all eight 1-pixel shifts and their mirrors (18 views)."),
+    tta: str = typer.Option("none", "--tta", help="Test-time augmentation: none | flip (the image and its mirror) | translate (+ the mirrored pairs shifted 1 pixel up-left and down-right) | grid (+ all eight 1-pixel shifts, 18 views)."),
     which: str = typer.Option("best", help="Checkpoint of a run folder: best | last."),
     batch_size: int = typer.Option(256, help="Images per forward pass."),
     device: str = DEVICE_OPT,
@@ -45,18 +43,17 @@ def eval_command(
 ) -> None:
     """Accuracy, top-k accuracy, loss, per-class precision/recall/F1 and the confusion matrix."""
     from cnnlab.eval import evaluate
-    from cnnlab.training.config import TTA_OPTION_PAIRS, check_option_pairs
+    from cnnlab.eval.tta import check_tta
 
-    check_option_pairs({"tta": tta, "tta_translate": tta_translate, "tta_grid": tta_grid}, TTA_OPTION_PAIRS)
-    result = evaluate(run, data=data, split=split, tta=tta, which=which, batch_size=batch_size, device=_device(device),
-                      tta_translate=tta_translate, tta_grid=tta_grid, allow_class_mismatch=allow_class_mismatch)
+    result = evaluate(run, data=data, split=split, tta=check_tta(tta), which=which, batch_size=batch_size,
+                      device=_device(device), allow_class_mismatch=allow_class_mismatch)
     if as_json:
         _print_json(result.to_dict())
         return
     m = result.metrics
     console = Console()
     note = f" ({result.split_note})" if result.split_note else ""
-    console.print(f"{result.dataset} / {result.split}{' (TTA)' if tta else ''}{note}: {m.num_samples} images, {result.checkpoint}")
+    console.print(f"{result.dataset} / {result.split}{f' (TTA {tta})' if tta != 'none' else ''}{note}: {m.num_samples} images, {result.checkpoint}")
     head = Table()
     head.add_column("metric")
     head.add_column("value", justify="right")

@@ -43,9 +43,7 @@ def train_command(
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model.", **_OPT),
     ema_decay: Optional[float] = typer.Option(None, "--ema", help="EMA decay per step, e.g. 0.999; 0 = off.", **_OPT),
     lookahead: Optional[bool] = typer.Option(None, "--lookahead/--no-lookahead", help="airbench's lookahead: every 5 steps the weights move to a slow average of themselves.", **_OPT),
-    tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="Flip test-time augmentation at the final test.", **_OPT),
-    tta_translate: Optional[bool] = typer.Option(None, "--tta-translate/--no-tta-translate", help="With --tta: also the 1-pixel shifted views (multi-crop TTA).", **_OPT),
-    tta_grid: Optional[bool] = typer.Option(None, "--tta-grid/--no-tta-grid", help="With --tta-translate: all eight 1-pixel shifts (18 views).", **_OPT),
+    tta: Optional[str] = typer.Option(None, "--tta", help="Test-time augmentation at the final test: none | flip | translate | grid.", **_OPT),
     grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Max gradient norm; 0 = off.", **_OPT),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads; 0 = all cores.", **_OPT),
     deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic", help="Deterministic algorithms.", **_OPT),
@@ -103,7 +101,7 @@ def _run_checks(model: str | None, data: str | None, config: Path | None, recipe
 _SETTINGS = {
     "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup_epochs",
     "label_smoothing", "crop_padding", "hflip", "alternate_flip", "erasing", "val_fraction", "seed", "device", "precision",
-    "channels_last", "compile", "ema_decay", "lookahead", "tta", "tta_translate", "tta_grid", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
+    "channels_last", "compile", "ema_decay", "lookahead", "tta", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
     "data_dir", "out", "run_dir", "name", "report", "quiet", "weights", "new_head", "freeze_backbone", "backbone_lr_mult",
     "norm_bias_lr_mult", "image_size",
 }

@@ -10,11 +10,11 @@
 from cnnlab.eval.compare import Comparison, compare_runs, write_comparison
 from cnnlab.eval.evaluate import EvalResult, Mistake, evaluate, evaluate_model
 from cnnlab.eval.metrics import Metrics, compute_metrics
-from cnnlab.eval.predict import Prediction, PredictResult, load_predictor, predict, register_loader
+from cnnlab.eval.predict import Prediction, PredictResult, load_predictor, predict
 from cnnlab.eval.report import write_report
 
 __all__ = [
     "Comparison", "EvalResult", "Metrics", "Mistake", "PredictResult", "Prediction",
     "compare_runs", "compute_metrics", "evaluate", "evaluate_model", "load_predictor", "predict",
-    "register_loader", "write_comparison", "write_report",
+    "write_comparison", "write_report",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -12,8 +12,8 @@ from torch import nn
 from cnnlab.errors import ConfigError
 from cnnlab.eval.metrics import Metrics, compute_metrics, most_confident_errors
 from cnnlab.eval.predict import channel_stat
-from cnnlab.numerics import Numerics, for_evaluation, resolve_precision
-from cnnlab.eval.tta import TestTimeAugmentation, as_tta
+from cnnlab.eval.tta import TestTimeAugmentation, tta_level
+from cnnlab.numerics import FP32, Numerics, for_evaluation
 from cnnlab.runs import RunDir, load_model, read_checkpoint, resolve_run
 
 GALLERY_SIZE = 16  # most confidently wrong images kept for the report
@@ -32,18 +32,16 @@ class Mistake:
 
 @dataclass
 class EvalResult:
-    """What `evaluate` measured. ``probs`` (N, classes) and ``labels`` (N,) stay on the CPU."""
+    """What one pass over a split measured. ``probs`` (N, classes) and ``labels`` (N,) stay on the CPU."""
 
     metrics: Metrics
     dataset: str
     split: str
     checkpoint: str
-    tta: bool
+    tta: str                                 # the test-time augmentation level (eval.tta.TTA_LEVELS)
     probs: torch.Tensor
     labels: torch.Tensor
     mistakes: list[Mistake] = field(default_factory=list)
-    tta_translate: bool = False  # with tta: the 1-pixel shifted views too
-    tta_grid: bool = False  # with tta_translate: all eight shifts
     split_note: str = ""  # why this split was evaluated when none was asked for (no test split)
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,8 +51,6 @@ class EvalResult:
             "split": self.split,
             "checkpoint": self.checkpoint,
             "tta": self.tta,
-            "tta_translate": self.tta_translate,
-            "tta_grid": self.tta_grid,
             **self.metrics.to_dict(),
             "mistakes": [
                 {"index": m.index, "true": self.metrics.classes[m.true], "pred": self.metrics.classes[m.pred], "prob": m.prob}
@@ -68,11 +64,8 @@ def _denormalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torc
     return ((x * std + mean).clamp(0, 1) * 255).round().to(torch.uint8).cpu()
 
 
-@torch.no_grad()
-def predict_probs(model: nn.Module, x: torch.Tensor, *, tta: bool | TestTimeAugmentation = False) -> torch.Tensor:
-    """Softmax probabilities; with ``tta`` of the mean logits over the views (True: image and mirror),
-    the trainer's rule, so `cnnlab eval --tta` reproduces a TTA run's test accuracy."""
-    return as_tta(tta)(model, x).softmax(1)
+def _same(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
 
 
 @torch.no_grad()
@@ -83,45 +76,57 @@ def evaluate_model(
     *,
     mean: Sequence[float],
     std: Sequence[float],
-    tta: bool = False,
+    tta: str = "none",
+    numerics: Numerics = FP32,
     device: str | torch.device = "cpu",
     gallery: int = GALLERY_SIZE,
     topk: Sequence[int] = (1, 5),
-    channels_last: bool = False,
-    tta_translate: bool = False,
-    precision: str = "fp32",
-    tta_grid: bool = False,
-) -> tuple[Metrics, torch.Tensor, torch.Tensor, list[Mistake]]:
-    """Run ``model`` over normalized ``(x, y)`` batches; return metrics, probs, labels and mistakes.
+    gather: Callable[[torch.Tensor], torch.Tensor] = _same,
+    dataset: str = "",
+    split: str = "test",
+    checkpoint: str = "",
+    split_note: str = "",
+) -> EvalResult:
+    """The one pass over a split: run ``model`` over normalized ``(x, y)`` batches and measure it.
 
-    Only the ``gallery`` most confident mistakes keep their image, so memory stays small on big splits.
-    ``channels_last``, ``precision`` (fp32, bf16 or fp16 autocast): as the trainer ran the model, so
-    the numbers are the run's own test evaluation (and NHWC bf16 is several times faster on a CPU).
+    ``numerics``: the precision and memory layout the run trained in, so the numbers are the run's
+    own (and NHWC bf16 is several times faster on a CPU). ``tta``: a level of `cnnlab.eval.tta`.
+    Only the ``gallery`` most confident mistakes keep their image, so memory stays small on big
+    splits. ``gather`` joins the logits and labels of all processes (under torchrun: each evaluates
+    its shard); the mistakes are this process's. ``dataset``, ``split``, ``checkpoint`` and
+    ``split_note`` label the result.
     """
-    precision, _ = resolve_precision(precision, device)
-    autocast = Numerics(precision, channels_last, "").autocast(device)
+    autocast = numerics.autocast(device)
     model.eval().to(device)
-    if channels_last:
+    if numerics.channels_last:
         model.to(memory_format=torch.channels_last)
     mean_t, std_t = channel_stat(mean, device), channel_stat(std, device)
-    views = TestTimeAugmentation.for_data(tta, tta_translate, mean, std, tta_grid)
-    all_probs, all_labels, mistakes = [], [], []
+    views = TestTimeAugmentation.for_data(tta, mean, std)
+    all_logits, all_labels, mistakes = [], [], []
     seen = 0
-    for x, y in batches:
-        x, y = x.to(device), y.to(device)
+    for x, y in batches:                                  # x (B, C, H, W) normalized, y (B,)
+        x, y = numerics.layout(x.to(device)), y.to(device)
         with autocast():
-            probs = predict_probs(model, x.contiguous(memory_format=torch.channels_last) if channels_last else x, tta=views)
-        for i, true, pred, prob in most_confident_errors(probs, y, gallery):
-            mistakes.append(Mistake(seen + i, true, pred, prob, _denormalize(x[i : i + 1], mean_t, std_t)[0]))
-        mistakes = sorted(mistakes, key=lambda m: -m.prob)[:gallery]
-        all_probs.append(probs.float().cpu())
+            logits = views(model, x)                      # (B, classes) float32, averaged over the views
+        if gallery:
+            for i, true, pred, prob in most_confident_errors(logits.softmax(1), y, gallery):
+                mistakes.append(Mistake(seen + i, true, pred, prob, _denormalize(x[i : i + 1], mean_t, std_t)[0]))
+            mistakes = sorted(mistakes, key=lambda m: -m.prob)[:gallery]
+        all_logits.append(logits.cpu())
         all_labels.append(y.cpu())
         seen += len(y)
-    if not all_probs:
+    if not all_logits:
         raise ConfigError("the split to evaluate is empty: choose another --split or dataset")
-    probs, labels = torch.cat(all_probs), torch.cat(all_labels)
-    metrics = compute_metrics(probs, labels, classes, topk=topk, probs=True)
-    return metrics, probs, labels, mistakes
+    logits, labels = gather(torch.cat(all_logits)), gather(torch.cat(all_labels))
+    metrics = compute_metrics(logits, labels, classes, topk=topk)
+    return EvalResult(metrics, dataset, split, checkpoint, views.level, logits.softmax(1), labels, mistakes, split_note)
+
+
+def default_split(name: str, has_test: bool, has_val: bool) -> tuple[str, str]:
+    """The split to evaluate when none is asked for: the test split, else validation (and a note why)."""
+    if has_test or not has_val:
+        return "test", ""
+    return "val", f"{name} has no test split: the validation split was evaluated"
 
 
 def _dataset_options(config: dict[str, Any]) -> dict[str, Any]:
@@ -136,28 +141,27 @@ def evaluate(
     *,
     data: Any = None,
     split: str | None = None,
-    tta: bool = False,
+    tta: str | bool = "none",
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     which: str = "best",
     data_dir: str | Path | None = None,
-    tta_translate: bool = False,
-    tta_grid: bool = False,
     allow_class_mismatch: bool = False,
 ) -> EvalResult:
     """Evaluate a run (folder or checkpoint) on ``split`` of its dataset, or of ``data``.
 
     ``split`` None: the test split, or the validation split when the dataset has no test split
-    (``split_note`` of the result says so).
+    (``split_note`` of the result says so). ``tta``: none, flip, translate or grid (`cnnlab.eval.tta`).
 
     ``data`` is a dataset name (``"digits"``, ``"folder:PATH"``, ...) or a loaded DatasetBundle;
     images are resized and converted to the channels the model was trained on and normalized
     with the run's mean/std. A dataset whose class names differ from the run's is refused (labels would
     be compared by position only) unless ``allow_class_mismatch``, which warns instead.
     """
-    checkpoint = resolve_run(run_or_checkpoint, which=which).require_checkpoint()
     from cnnlab.data import load_dataset, make_loader
 
+    level = tta_level({"tta": tta})
+    checkpoint = resolve_run(run_or_checkpoint, which=which).require_checkpoint()
     loaded = load_model(checkpoint, device=device)
     meta = loaded.meta
     run_config = checkpoint_config(checkpoint)
@@ -179,22 +183,16 @@ def evaluate(
     splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
     split_note = ""
     if split is None:
-        split = "test" if bundle.test is not None or bundle.val is None else "val"
-        split_note = "" if split == "test" else f"{bundle.name} has no test split: the validation split was evaluated"
+        split, split_note = default_split(bundle.name, bundle.test is not None, bundle.val is not None)
     if splits.get(split) is None:
         present = ", ".join(k for k, v in splits.items() if v is not None)
         raise ConfigError(f"dataset {bundle.name!r} has no {split!r} split: use --split with one of {present}")
     loader = make_loader(splits[split], batch_size=batch_size, shuffle=False, mean=meta["mean"], std=meta["std"], device=device)
-    classes = list(meta.get("classes") or bundle.classes)
-    numerics = for_evaluation(loaded.numerics, run_config, device)
-    metrics, probs, labels, mistakes = evaluate_model(
-        loaded.model, loader, classes, mean=meta["mean"], std=meta["std"], tta=tta, device=device,
-        channels_last=numerics.channels_last and len(meta["input_size"]) == 2, tta_translate=tta_translate,
-        precision=numerics.precision, tta_grid=tta_grid,
+    return evaluate_model(
+        loaded.model, loader, list(meta.get("classes") or bundle.classes), mean=meta["mean"], std=meta["std"],
+        tta=level, numerics=for_evaluation(loaded.numerics, run_config, device), device=device,
+        dataset=bundle.name, split=split, checkpoint=str(checkpoint), split_note=split_note,
     )
-    views = TestTimeAugmentation.for_data(tta, tta_translate, meta["mean"], meta["std"], tta_grid)
-    return EvalResult(metrics, bundle.name, split, str(checkpoint), tta, probs, labels, mistakes, views.translate, views.grid,
-                      split_note)
 
 
 def _names(classes: Sequence[str], shown: int = 4) -> str:

@@ -1,4 +1,4 @@
-"""Classify image files with a trained run, checkpoint or (through a hook) an exported ONNX file.
+"""Classify image files with a trained run, checkpoint or exported file (`cnnlab.export.load_predictor`).
 
 Any PNG/JPEG/BMP/WebP (or other format Pillow reads), of any size, gray or color, is converted to
 what the model expects: its channel count (gray "L" or "RGB"; alpha is dropped), its input size
@@ -8,67 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 from PIL import UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from cnnlab.data.folder import open_image, to_mode
-from cnnlab.errors import CheckpointError, ConfigError, DataError
+from cnnlab.errors import ConfigError, DataError
+from cnnlab.export import Predictor, load_predictor
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
 PIL_MODES = {1: "L", 3: "RGB"}  # in_channels -> Pillow mode
 DEFAULT_TOPK = 5
 POLARITY_GAP = 0.35   # an image this much lighter or darker (0..1) than the training images' mean...
 POLARITY_CLEAR = 0.15  # ...of a training set whose mean is this far from mid-gray (a clear polarity)
-
-
-@dataclass
-class Predictor:
-    """A model ready to classify: ``forward`` maps a normalized (B, C, H, W) batch to logits."""
-
-    meta: dict[str, Any]
-    forward: Callable[[torch.Tensor], torch.Tensor]
-    path: Path
-    device: str | torch.device = "cpu"
-
-
-def _torch_predictor(path: Path, device: str | torch.device) -> Predictor:
-    from cnnlab.runs import load_model
-
-    loaded = load_model(path, device=device)
-    model = loaded.model
-
-    @torch.no_grad()
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return model(x)
-
-    return Predictor(loaded.meta, forward, Path(loaded.path), device)
-
-
-def _onnx_predictor(path: Path, device: str | torch.device) -> Predictor:
-    """Filled in by the export module: ``cnnlab.export.onnx_predictor(path, device) -> Predictor``."""
-    try:
-        from cnnlab.export import onnx_predictor  # type: ignore[attr-defined]
-    except ImportError as err:
-        raise CheckpointError(f"{path}: predicting from ONNX files needs cnnlab.export.onnx_predictor ({err})") from err
-    return onnx_predictor(path, device)
-
-
-# file suffix -> loader; a folder or any other suffix goes to the torch loader
-LOADERS: dict[str, Callable[[Path, str | torch.device], Predictor]] = {".onnx": _onnx_predictor}
-
-
-def register_loader(suffix: str, loader: Callable[[Path, str | torch.device], Predictor]) -> None:
-    """Let another module serve a file type (e.g. ``.onnx``) to `predict`."""
-    LOADERS[suffix.lower()] = loader
-
-
-def load_predictor(run_or_checkpoint_or_onnx: str | Path, *, device: str | torch.device = "cpu") -> Predictor:
-    path = Path(run_or_checkpoint_or_onnx).expanduser()
-    loader = LOADERS.get(path.suffix.lower(), _torch_predictor) if path.is_file() else _torch_predictor
-    return loader(path, device)
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:

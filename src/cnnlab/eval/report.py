@@ -11,6 +11,7 @@ import torch
 
 from cnnlab.eval import figures
 from cnnlab.eval.figures import curve_rows
+from cnnlab.eval.tta import tta_level
 from cnnlab.eval.evaluate import EvalResult, checkpoint_config, evaluate
 from cnnlab.runs import RunDir, resolve_run
 
@@ -107,7 +108,7 @@ def result_cards(results: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> l
 
 def _evaluation_cards(evaluation: EvalResult) -> list[tuple[str, str]]:
     m, split = evaluation.metrics, evaluation.split
-    cards = [(f"{split} accuracy" + (" (TTA)" if evaluation.tta else ""), _percent(m.accuracy))]
+    cards = [(f"{split} accuracy" + (" (TTA)" if evaluation.tta != "none" else ""), _percent(m.accuracy))]
     cards += [(f"{split} top-{k}", _percent(v)) for k, v in m.topk.items() if 1 < k < len(m.classes)]
     cards += [(f"{split} loss", _plain(m.loss)), (f"{split} macro F1", _percent(m.macro["f1"]))]
     return cards
@@ -126,14 +127,12 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]
 def _default_evaluation(run_dir: Path, kind: str, device: str | torch.device) -> EvalResult | None:
     """Evaluate on the test split (validation without one) when the run has a network checkpoint; feature runs have none.
 
-    With the run's test-time augmentation (``tta``, ``tta_translate``, ``tta_grid``), as its own test figure in results.json.
+    With the run's test-time augmentation, as its own test figure in results.json.
     """
     checkpoint = resolve_run(run_dir).checkpoint
     if kind == "features" or checkpoint is None:
         return None
-    config = checkpoint_config(checkpoint)
-    return evaluate(run_dir, tta=bool(config.get("tta")), tta_translate=bool(config.get("tta_translate")),
-                    tta_grid=bool(config.get("tta_grid")), device=device)
+    return evaluate(run_dir, tta=tta_level(checkpoint_config(checkpoint)), device=device)
 
 
 def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, device: str | torch.device = "cpu") -> Path:

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError
-from cnnlab.eval.predict import Predictor
+from cnnlab.export.predictor import Predictor, torch_predictor
 from cnnlab.export.to_onnx import onnx_predictor, write_onnx
-from cnnlab.export.to_safetensors import safetensors_predictor, write_safetensors
+from cnnlab.export.to_safetensors import write_safetensors
 from cnnlab.export.to_torchscript import torchscript_predictor, write_torchscript
 from cnnlab.runs import load_model, resolve_run
 
@@ -35,8 +35,15 @@ class ExportFormat:
 FORMATS: dict[str, ExportFormat] = {
     "onnx": ExportFormat(".onnx", write_onnx, onnx_predictor),
     "torchscript": ExportFormat(".torchscript", write_torchscript, torchscript_predictor),
-    "safetensors": ExportFormat(".safetensors", write_safetensors, safetensors_predictor),
+    "safetensors": ExportFormat(".safetensors", write_safetensors, torch_predictor),
 }
+
+
+def load_predictor(run_or_file: str | Path, *, device: str | torch.device = "cpu") -> Predictor:
+    """A `Predictor` for a run folder or checkpoint, or for a file exported in one of FORMATS (by its suffix)."""
+    path = Path(run_or_file).expanduser()
+    spec = next((f for f in FORMATS.values() if path.is_file() and path.suffix.lower() == f.suffix), None)
+    return (spec.load if spec is not None else torch_predictor)(path, device)
 
 
 @dataclass(frozen=True)

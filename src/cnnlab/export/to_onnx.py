@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CheckpointError, ConfigError
-from cnnlab.eval.predict import Predictor
+from cnnlab.export.predictor import Predictor
 
 META_KEY = "cnnlab.meta"
 INPUT_NAME, OUTPUT_NAME = "images", "logits"

@@ -1,7 +1,7 @@
 """safetensors export: the weights alone (no pickled code), with the run's meta as JSON in the header.
 
-`cnnlab.load_model(path)`, `cnnlab predict` and `cnnlab eval` read these files directly; the
-model is rebuilt from the registry by the name in the meta.
+`cnnlab.load_model(path)`, `cnnlab predict` and `cnnlab eval` read these files directly (the run
+store's `read_checkpoint`); the model is rebuilt from the registry by the name in the meta.
 """
 from __future__ import annotations
 
@@ -11,21 +11,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from cnnlab.eval.predict import Predictor
-from cnnlab.runs import load_model, save_safetensors
+from cnnlab.runs import save_safetensors
 
 
 def write_safetensors(model: nn.Module, example: torch.Tensor, path: Path, meta: Mapping[str, Any], **_: Any) -> None:
     """Save ``model``'s state_dict (parameters and buffers) and ``meta``."""
     save_safetensors(model.state_dict(), meta, path)
-
-
-def safetensors_predictor(path: str | Path, device: str | torch.device = "cpu") -> Predictor:
-    """Rebuild the model from an exported safetensors file as a `Predictor`."""
-    loaded = load_model(path, device=device)
-
-    @torch.no_grad()
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return loaded.model(x)
-
-    return Predictor(loaded.meta, forward, Path(path), device)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CheckpointError
-from cnnlab.eval.predict import Predictor
+from cnnlab.export.predictor import Predictor
 
 META_FILE = "cnnlab_meta.json"
 

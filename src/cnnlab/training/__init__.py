@@ -7,14 +7,13 @@ readers come from the run store (`cnnlab.runs`) and are handed on here.
 """
 from cnnlab.runs import LoadedModel, load_model, load_weights, read_checkpoint
 from cnnlab.training.config import TrainConfig, list_recipes, resolve_config
-from cnnlab.training.engine import TrainingDiverged, TrainResult, evaluate, train
+from cnnlab.training.engine import TrainingDiverged, TrainResult, train
 
 __all__ = [
     "LoadedModel",
     "TrainConfig",
     "TrainResult",
     "TrainingDiverged",
-    "evaluate",
     "list_recipes",
     "load_model",
     "load_weights",

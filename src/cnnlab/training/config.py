@@ -19,12 +19,11 @@ from typing import Any, Mapping, TypeVar
 import yaml
 
 from cnnlab.errors import ConfigError
+from cnnlab.eval.tta import check_tta, tta_level
 
 T = TypeVar("T")
 
-
-# (option, the option it works on top of)
-TTA_OPTION_PAIRS = (("tta_translate", "tta"), ("tta_grid", "tta_translate"))
+OLD_TTA_SETTINGS = ("tta_translate", "tta_grid")  # before `tta` named a level: booleans on top of `tta: true`
 
 
 def check_option_pairs(values: Mapping[str, Any], pairs: tuple[tuple[str, str], ...]) -> None:
@@ -33,6 +32,17 @@ def check_option_pairs(values: Mapping[str, Any], pairs: tuple[tuple[str, str], 
         if values[option] and not values[needs]:
             flag, other = (f"--{name.replace('_', '-')}" for name in (option, needs))
             raise ConfigError(f"{flag} works on top of {other}: add {other} (or drop {flag})")
+
+
+def upgrade(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings as this version names them: the TTA booleans of older configs (``tta: true``,
+    ``tta_translate``, ``tta_grid``) become the one ``tta`` level."""
+    settings = dict(settings)
+    if isinstance(settings.get("tta"), bool) or any(k in settings for k in OLD_TTA_SETTINGS):
+        settings["tta"] = tta_level(settings)
+        for key in OLD_TTA_SETTINGS:
+            settings.pop(key, None)
+    return settings
 
 
 @dataclass
@@ -76,9 +86,7 @@ class TrainConfig:
     grad_clip: float = 0.0             # max global gradient L2 norm; 0 = off
     ema_decay: float = 0.0             # EMA of weights, decay per step (e.g. 0.999); 0 = off
     lookahead: bool = False            # airbench's lookahead: every 5 steps, weights := a slow average of them
-    tta: bool = False                  # final test evaluation averages logits of the image and its mirror
-    tta_translate: bool = False        # with tta: also 1-pixel shifted pairs (airbench's multi-crop TTA)
-    tta_grid: bool = False             # with tta_translate: all eight 1-pixel shifts, not only the two diagonal ones
+    tta: str = "none"                  # test-time augmentation of the final test: none | flip | translate | grid
     # hardware and numerics
     device: str = "auto"               # auto | cpu | cuda | cuda:N
     precision: str = "auto"            # auto (bf16 where the CPU/GPU runs it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
@@ -126,7 +134,8 @@ class TrainConfig:
         if bad:
             k = bad[0]
             raise ConfigError(f"{k}={getattr(self, k)!r} is out of range; see `cnnlab train --help` for valid values")
-        check_option_pairs(vars(self), TTA_OPTION_PAIRS + (("alternate_flip", "hflip"),))
+        check_tta(self.tta)
+        check_option_pairs(vars(self), (("alternate_flip", "hflip"),))
 
     def to_dict(self, *, for_file: bool = False) -> dict[str, Any]:
         """Plain dict (YAML/JSON/checkpoint-safe). ``for_file`` drops fields that must not be re-used."""
@@ -147,7 +156,7 @@ def merge(cfg: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
     """A copy of ``cfg`` with ``changes`` applied; keys may use dashes; values are type-checked."""
     hints = typing.get_type_hints(TrainConfig)
     current = dataclasses.asdict(cfg)
-    for raw_key, value in changes.items():
+    for raw_key, value in upgrade({str(k).replace("-", "_"): v for k, v in changes.items()}).items():
         key = str(raw_key).replace("-", "_")
         if key not in hints:
             close = difflib.get_close_matches(key, hints, n=3)

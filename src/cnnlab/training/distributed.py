@@ -37,6 +37,14 @@ class Dist:
         td.all_reduce(t, op=td.ReduceOp.SUM)
         return t.tolist()
 
+    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The CPU tensors of all processes, concatenated along the first axis in rank order."""
+        if not self.enabled:
+            return tensor
+        parts: list[torch.Tensor | None] = [None] * self.world_size
+        td.all_gather_object(parts, tensor.cpu())
+        return torch.cat(parts)  # type: ignore[arg-type]
+
     def any(self, *flags: bool) -> tuple[bool, ...]:
         """Each flag, true if it is true in any process: every process takes the same branch."""
         if not self.enabled:

@@ -17,6 +17,9 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError, ConfigError
 from cnnlab.hardware import cpu_info
+from cnnlab.eval.evaluate import GALLERY_SIZE, EvalResult, default_split, evaluate_model
+from cnnlab.eval.report import write_report
+from cnnlab.eval.tta import TestTimeAugmentation
 from cnnlab.inspect.flops import step_flops
 from cnnlab.numerics import Numerics
 from cnnlab.runs import FORMAT_VERSION, RunDir, check_same_model, load_model, read_checkpoint, resolve_run, save_checkpoint
@@ -33,7 +36,6 @@ from cnnlab.training.sanity import chance_warning, sanity_checks
 from cnnlab.training.setup import Session, build_session, check_names, torch_settings
 from cnnlab.training.steplog import StepLog
 from cnnlab.training.stop import EXIT_CODES, StopRequest
-from cnnlab.eval.tta import TestTimeAugmentation, as_tta
 
 LOOKAHEAD_MIN_STEPS = 200  # below this the slow weights lag far behind at the final sync (airbench runs ~1,000+)
 
@@ -230,7 +232,8 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
             # end of epoch: global figures, validation, checkpoints, one metrics row
             seconds = time.perf_counter() - t0
             loss_sum, correct, seen = dist.all_sum(tally[:3])
-            val_loss, val_acc = evaluate(s.eval_model, s.val_loader, s.autocast, s.numerics.channels_last, dist)
+            val = _evaluate(s, dist, "val" if s.val_loader is not None else None)
+            val_loss, val_acc = (val.metrics.loss, val.metrics.accuracy) if val is not None else (None, None)
             pos, tally = Position(epoch + 1, 0, pos.step), [0.0, 0.0, 0.0, 0.0]
             warning = watch.validation(val_acc, epoch + 1, len(s.bundle.val), lr) if val_acc is not None else None
             if warning:
@@ -257,28 +260,16 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
     return _finish(cfg, s, run, dist, best, pos, t_start, speeds)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: Any, autocast: Any, channels_last: bool,
-             dist: distributed.Dist, tta: bool | TestTimeAugmentation = False) -> tuple[float | None, float | None]:
-    """(mean cross-entropy in nats, accuracy 0..1) of ``model`` over ``loader``; (None, None) without one.
-
-    ``tta``: average the logits over views of each image (True: the image and its mirror).
-    """
+def _evaluate(s: Session, dist: distributed.Dist, split: str | None, model: nn.Module | None = None, *,
+              tta: str = "none", gallery: int = 0, checkpoint: str = "", split_note: str = "") -> EvalResult | None:
+    """One pass of `cnnlab.eval.evaluate_model` over the run's ``split`` ("val" or "test"; None without one),
+    in the run's precision and memory layout (`cnnlab eval` and the report follow them too)."""
+    loader = {"val": s.val_loader, "test": s.test_loader, None: None}[split]
     if loader is None:
-        return None, None
-    model.eval()
-    views = as_tta(tta)
-    loss_sum, correct, seen = 0.0, 0.0, 0.0
-    for x, y in loader:                                   # x (B, C, H, W), y (B,)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast():
-            logits = views(model, x)                      # (B, num_classes)
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
-    loss_sum, correct, seen = dist.all_sum([loss_sum, correct, seen])
-    return loss_sum / max(seen, 1), correct / max(seen, 1)
+        return None
+    return evaluate_model(model or s.eval_model, loader, s.meta["classes"], mean=s.meta["mean"], std=s.meta["std"],
+                          tta=tta, numerics=s.numerics, device=dist.device, gallery=gallery, gather=dist.all_gather,
+                          dataset=s.meta["dataset"], split=split, checkpoint=checkpoint, split_note=split_note)
 
 
 def _save(s: Session, cfg: TrainConfig, run: RunDir, pos: Position, best: dict[str, Any], tally: list[float],
@@ -343,20 +334,21 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
     train_time = time.perf_counter() - t_start
     dist.barrier()                                        # best.pt is on disk before anyone reads it
     loaded = load_model(run.path, which="best", device=dist.device)
-    model = loaded.model.to(memory_format=torch.channels_last) if s.numerics.channels_last else loaded.model
-    # the run's precision and memory layout, as validation used: `cnnlab eval` and the report follow them too
-    tta = TestTimeAugmentation.for_data(cfg.tta, cfg.tta_translate, s.meta["mean"], s.meta["std"], cfg.tta_grid)
+    model = loaded.model
     # without a test split the best checkpoint is measured on validation, and results.json says so
-    split = "test" if s.test_loader is not None else "val" if s.val_loader is not None else None
-    loader = s.test_loader if split == "test" else s.val_loader
-    final_loss, final_acc = evaluate(model, loader, s.autocast, s.numerics.channels_last, dist, tta)
+    has_test, has_val = s.test_loader is not None, s.val_loader is not None
+    split, note = default_split(s.meta["dataset"], has_test, has_val) if has_test or has_val else (None, "")
+    # the one pass over the test split: results.json and the report both take their figures from it
+    final = _evaluate(s, dist, split, model, tta=cfg.tta, gallery=GALLERY_SIZE, checkpoint=str(loaded.path),
+                      split_note=note)
+    final_loss, final_acc = (final.metrics.loss, final.metrics.accuracy) if final is not None else (None, None)
     test_acc, test_loss = (final_acc, final_loss) if split == "test" else (None, None)
     results = {
         "status": "completed", "model": cfg.model, "dataset": s.meta["dataset"],
         "test_acc": test_acc, "test_loss": test_loss, "eval_split": split, "eval_acc": final_acc,
         "best_val_acc": best["val_acc"] if s.val_loader is not None else None, "best_epoch": best["epoch"],
         "evaluated": f"{loaded.path.name} ({'EMA' if s.ema is not None else 'raw'} weights"
-                     f"{', ' + tta.description if tta.flip else ''})",
+                     f"{', ' + TestTimeAugmentation(cfg.tta).description if cfg.tta != 'none' else ''})",
         "epochs": cfg.epochs, "steps": pos.step, "params": sum(p.numel() for p in model.parameters()),
         "train_time_s": round(train_time, 2),
         "images_per_s": round(sorted(speeds)[len(speeds) // 2]) if speeds else None,  # median over epochs
@@ -371,19 +363,17 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
         test = (f"test accuracy {test_acc:.2%}" if test_acc is not None else
                 f"validation accuracy {final_acc:.2%} (no test split)" if final_acc is not None else "no test split")
         print(f"{test} ({results['evaluated']}, epoch {best['epoch']}); run folder: {run.path}")
-        _report(cfg, run, dist)
+        _report(cfg, run, dist, final)
     # the layout `load_model` gives, so the returned model's logits are those of the saved weights to the bit
     return TrainResult(run.path, "completed", results, model.to(memory_format=torch.contiguous_format))
 
 
-def _report(cfg: TrainConfig, run: RunDir, dist: distributed.Dist) -> None:
+def _report(cfg: TrainConfig, run: RunDir, dist: distributed.Dist, final: EvalResult | None) -> None:
     """report.html via cnnlab.eval when available; a failing report never loses the run."""
     if not cfg.report:
         print(f"report: run `cnnlab report {run.path}` to write {run.path / 'report.html'}")
         return
     try:
-        from cnnlab.eval.report import write_report
-
-        print(f"report: {write_report(run.path, device=dist.device)}")
+        print(f"report: {write_report(run.path, evaluation=final, device=dist.device)}")
     except Exception as err:  # noqa: BLE001 - the run is complete; the report can be rebuilt later
         print(f"report not written ({type(err).__name__}: {err}); run `cnnlab report {run.path}` later")
