@@ -10,8 +10,7 @@ Public names are imported lazily so that ``import cnnlab`` (and the CLI) start f
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cnnlab._exports import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -29,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "make_loader": "cnnlab.data",
     "train": "cnnlab.training",
     "TrainConfig": "cnnlab.training",
-    "load_model": "cnnlab.training",
+    "load_model": "cnnlab.runs",
     "run_features": "cnnlab.features", "FeatureRunConfig": "cnnlab.features",
     "evaluate": "cnnlab.eval", "predict": "cnnlab.eval", "write_report": "cnnlab.eval", "compare_runs": "cnnlab.eval",
     "export_run": "cnnlab.export",
@@ -38,14 +37,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -4,8 +4,9 @@ Both loops train a copy of the same freshly initialised model with Nesterov SGD 
 images with the same augmentation (random crop after 2-pixel padding, horizontal flip), and both
 call ``loss.item()`` every step, as a loop that logs its loss does:
 
-- **cnnlab**: the training engine's step: in-memory uint8 batches augmented as whole batches
-  (`cnnlab.data.make_loader`), optional bf16 autocast and channels-last, weight decay on kernels only.
+- **cnnlab**: the training engine's step, `cnnlab.training.train_step` (forward, loss, backward,
+  optimizer, scheduler): in-memory uint8 batches augmented as whole batches (`cnnlab.data.make_loader`),
+  optional bf16 autocast and channels-last, weight decay on kernels only.
 - **textbook**: fp32, contiguous tensors, a ``torch.utils.data.DataLoader`` (no workers) over
   torchvision's dataset class (a tensor dataset for random inputs) with per-sample transforms.
 
@@ -15,6 +16,7 @@ a shared machine hits both alike. Timing includes data loading; warm-up steps ar
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import statistics
 import time
@@ -29,6 +31,9 @@ from cnnlab.bench.peak import PEAK_DTYPES, matmul_peaks
 from cnnlab.errors import ConfigError
 from cnnlab.hardware import PROBE_SIZE, cpu_info
 from cnnlab.numerics import Numerics, choose_numerics
+from cnnlab.training.config import TrainConfig
+from cnnlab.training.optim import build_optimizer, build_scheduler
+from cnnlab.training.step import StepParts, train_step
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 CROP_PADDING = 2
@@ -163,24 +168,16 @@ def _dataset_images(name: str, data_dir: str | None) -> _Images:
 # --- the two training steps ---
 
 def _cnnlab_step(model: nn.Module, numerics: Numerics, device: torch.device) -> Step:
-    from cnnlab.training.config import TrainConfig
-    from cnnlab.training.optim import build_optimizer
-
-    cfg = TrainConfig(lr=LR, momentum=0.9, nesterov=True, weight_decay=5e-4, precision=numerics.precision)
+    """`cnnlab.training.train_step` itself, with a constant learning rate (no EMA or lookahead hooks)."""
+    cfg = TrainConfig(lr=LR, momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="constant",
+                      precision=numerics.precision)
     optimizer = build_optimizer(model, cfg)
-    autocast = numerics.autocast(device)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> float:
-        x = numerics.layout(x)
-        with autocast():
-            loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return step
+    parts = StepParts(net=model, model=model, optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, 1),
+                      scaler=torch.amp.GradScaler(device.type, enabled=numerics.precision == "fp16"),
+                      loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1), numerics=numerics,
+                      autocast=numerics.autocast(device))
+    steps = itertools.count(1)
+    return lambda x, y: train_step(parts, x, y, next(steps)).loss
 
 
 def _textbook_step(model: nn.Module, device: torch.device) -> Step:

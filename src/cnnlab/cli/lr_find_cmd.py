@@ -2,36 +2,36 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+
+from cnnlab.cli.config_options import with_config_options
 
 _OPT = dict(show_default=False)
 
 
+# the `cnnlab train` settings the sweep honours; the others come from --recipe/--config
+SETTINGS = ("data", "optimizer", "batch_size", "image_size", "seed", "threads")
+
+
+@with_config_options(SETTINGS)
 def lr_find_command(
     model: Optional[str] = typer.Argument(None, help="Model name (see `cnnlab models`); default from the recipe/config."),
-    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset, as for `cnnlab train`.", **_OPT),
     recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Take the other settings from a recipe.", **_OPT),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of settings (e.g. RUN/config.yaml).", **_OPT),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd | rmsprop | adam | adamw.", **_OPT),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Images per step.", **_OPT),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize images to NxN first.", **_OPT),
     start_lr: float = typer.Option(1e-6, "--start-lr", help="First learning rate of the sweep."),
     end_lr: float = typer.Option(10.0, "--end-lr", help="Last learning rate of the sweep (it stops earlier when the loss diverges)."),
     steps: int = typer.Option(100, "--steps", min=10, help="Training steps of the sweep."),
     out: Path = typer.Option(Path("lr_find.png"), "--out", "-o", help="Where to write the loss-vs-lr plot (PNG)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed.", **_OPT),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads; 0 = all cores.", **_OPT),
+    settings: dict[str, Any] = {},
 ) -> None:
     """Sweep the learning rate exponentially over a few hundred steps on a copy of MODEL, plot the loss
     against it and print a suggested --lr (Leslie Smith's range test, as fastai's lr_find)."""
     from cnnlab.training.lr_find import lr_find
 
-    flags = {k: v for k, v in dict(optimizer=optimizer, batch_size=batch_size, image_size=image_size, seed=seed,
-                                   threads=threads).items() if v is not None}
-    result = lr_find(model, data, recipe=recipe, config=config, start_lr=start_lr, end_lr=end_lr, steps=steps,
-                     report=False, quiet=True, **flags)
+    result = lr_find(model, recipe=recipe, config=config, start_lr=start_lr, end_lr=end_lr, steps=steps,
+                     report=False, quiet=True, **settings)
     path = result.plot(out)
     for note in result.notes:
         typer.echo(f"note: {note}")

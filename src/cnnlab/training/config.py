@@ -19,7 +19,6 @@ from typing import Any, Mapping, TypeVar
 import yaml
 
 from cnnlab.errors import ConfigError
-from cnnlab.eval.tta import check_tta, tta_level
 
 T = TypeVar("T")
 
@@ -39,71 +38,90 @@ def upgrade(settings: Mapping[str, Any]) -> dict[str, Any]:
     ``tta_translate``, ``tta_grid``) become the one ``tta`` level."""
     settings = dict(settings)
     if isinstance(settings.get("tta"), bool) or any(k in settings for k in OLD_TTA_SETTINGS):
+        from cnnlab.eval.tta import tta_level  # here: this module loads without torch (the CLI reads its fields)
+
         settings["tta"] = tta_level(settings)
         for key in OLD_TTA_SETTINGS:
             settings.pop(key, None)
     return settings
 
 
+def setting(default: Any, help: str | None = None, *flags: str, cli_type: type | None = None) -> Any:
+    """A TrainConfig field with its `cnnlab train` option: ``help``, and ``flags`` when they are not
+    the field's name (``--name-with-dashes``, ``--x/--no-x`` for booleans); no help: not an option.
+    ``cli_type``: the option's type where the field's is a union (``epochs: int | float`` -> float)."""
+    return field(default=default, metadata={"help": help, "flags": flags, "cli_type": cli_type})
+
+
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run. Units are in the comments."""
+    """Everything that defines a training run; each field with a help text is a `cnnlab train` option.
+    Units are in the help texts and comments."""
 
     # what to train, on what
-    model: str = "fastnet"             # a name from `cnnlab models`
+    model: str = "fastnet"             # a name from `cnnlab models` (the command's argument)
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to create_model
-    data: str = "fashion-mnist"        # a name from `cnnlab data list`, or folder:PATH
-    data_dir: str | None = None        # where to look for the dataset files first
-    val_fraction: float = 0.1          # share of the training split held out for validation
-    image_size: int | None = None      # resize images to image_size x image_size (e.g. 32: LeNet-5's input); None = as stored
+    data: str = setting("fashion-mnist", "Dataset: fashion-mnist, mnist, cifar10, digits, folder:PATH ...", "--data", "-d")
+    data_dir: str | None = setting(None, "Look for dataset files here first.")
+    val_fraction: float = setting(0.1, "Share of train held out for validation.")
+    image_size: int | None = setting(None, "Resize images to NxN first (e.g. 32 for lenet5); default: as stored.")
     # transfer learning (cnnlab.training.transfer)
-    weights: str | None = None         # start from these weights: a torchvision .pth or a cnnlab checkpoint/run
-    new_head: bool = True              # with weights: a fresh classifier for this dataset's classes
-    freeze_backbone: bool = False      # with weights: train only the classifier (frozen norms stay in eval mode)
-    backbone_lr_mult: float = 1.0      # learning rate of everything but the classifier = lr * this
+    weights: str | None = setting(None, "Start from pretrained weights: a torchvision .pth state_dict or a cnnlab "
+                                  "checkpoint/run.", "--weights", "-w")
+    new_head: bool = setting(True, "With --weights: a fresh classifier for this dataset (default), or load the file's "
+                             "(same class count).", "--new-head/--keep-head")
+    freeze_backbone: bool = setting(False, "With --weights: train only the classifier.")  # frozen norms stay in eval mode
+    backbone_lr_mult: float = setting(1.0, "Fine-tune: backbone lr = lr x this, e.g. 0.1.")
     # how long
-    epochs: int | float = 10           # passes over the training split; 1.5 ends halfway through the 2nd
-    batch_size: int = 256              # images per optimizer step (per process under torchrun)
+    epochs: int | float = setting(10, "Passes over the training split; 1.5 stops halfway through the second.",
+                                  "--epochs", "-e", cli_type=float)
+    batch_size: int = setting(256, "Images per step.", "--batch-size", "-b")  # per process under torchrun
     # optimizer
-    optimizer: str = "sgd"             # sgd | rmsprop | adam | adamw
-    lr: float = 0.1                    # peak learning rate
-    momentum: float = 0.9              # sgd/rmsprop momentum
-    nesterov: bool = True              # sgd only
+    optimizer: str = setting("sgd", "sgd | rmsprop | adam | adamw.")
+    lr: float = setting(0.1, "Peak learning rate.")
+    momentum: float = setting(0.9, "SGD/RMSprop momentum.")
+    nesterov: bool = setting(True, "Nesterov momentum (SGD).")
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam/adamw
-    weight_decay: float = 5e-4         # L2 (sgd/rmsprop/adam) or decoupled (adamw); never on biases/norms
-    norm_bias_lr_mult: float = 1.0     # learning rate of normalisation layers' parameters = lr * this (airbench: 64)
+    # L2 (sgd/rmsprop/adam) or decoupled (adamw)
+    weight_decay: float = setting(5e-4, "Weight decay (not on biases/norms).", "--weight-decay", "--wd")
+    norm_bias_lr_mult: float = setting(1.0, "Normalisation layers' lr = lr x this (airbench: 64).")
     # learning-rate schedule, stepped once per optimizer step
-    schedule: str = "onecycle"         # onecycle | cosine | linear | step | constant
-    warmup_epochs: float = 0.0         # linear warm-up length in epochs (onecycle: rise phase, default 25%)
+    schedule: str = setting("onecycle", "onecycle | cosine | linear | step | constant.")
+    # onecycle: its rise phase, default 25%
+    warmup_epochs: float = setting(0.0, "Linear warm-up, in epochs.", "--warmup")
     step_epochs: float = 30.0          # step schedule: epochs between decays
     step_gamma: float = 0.1            # step schedule: lr multiplier at each decay
     # regularisation and augmentation
-    label_smoothing: float = 0.0       # 0..1, share of target mass spread over all classes
-    crop_padding: int = 0              # random crop after zero-padding by this many pixels; 0 = off
-    hflip: bool = False                # random horizontal flip (not for digits/text)
-    alternate_flip: bool = False       # with hflip: mirror each image in every other epoch (airbench)
-    erasing: float = 0.0               # probability of random erasing per image
-    grad_clip: float = 0.0             # max global gradient L2 norm; 0 = off
-    ema_decay: float = 0.0             # EMA of weights, decay per step (e.g. 0.999); 0 = off
-    lookahead: bool = False            # airbench's lookahead: every 5 steps, weights := a slow average of them
-    tta: str = "none"                  # test-time augmentation of the final test: none | flip | translate | grid
+    label_smoothing: float = setting(0.0, "0..1.")  # share of target mass spread over all classes
+    crop_padding: int = setting(0, "Random crop after padding by N px; 0 = off.")
+    hflip: bool = setting(False, "Random horizontal flips.")  # not for digits/text
+    alternate_flip: bool = setting(False, "With --hflip: mirror each image in every other epoch instead of at random "
+                                   "(airbench).", "--alternate-flip/--random-flip")
+    erasing: float = setting(0.0, "Random-erasing probability per image.")
+    grad_clip: float = setting(0.0, "Max gradient norm; 0 = off.")  # global L2 norm
+    ema_decay: float = setting(0.0, "EMA decay per step, e.g. 0.999; 0 = off.", "--ema")
+    lookahead: bool = setting(False, "airbench's lookahead: every 5 steps the weights move to a slow average of "
+                              "themselves.")
+    tta: str = setting("none", "Test-time augmentation at the final test: none | flip | translate | grid.")
     # hardware and numerics
-    device: str = "auto"               # auto | cpu | cuda | cuda:N
-    precision: str = "auto"            # auto (bf16 where the CPU/GPU runs it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
-    channels_last: bool | str = "auto" # NHWC memory layout: true | false | auto (the faster one, timed once per CPU and model)
-    compile: bool = False              # torch.compile the model (costs compile time up front)
+    device: str = setting("auto", "auto | cpu | cuda | cuda:N.")
+    precision: str = setting("auto", "auto (default: bf16 where the CPU/GPU runs it natively, else fp32) | fp32 | "
+                             "bf16 | fp16 (CUDA).")
+    channels_last: bool | str = setting("auto", "NHWC memory layout (default: auto, the faster one, timed once per "
+                                        "CPU and model).", cli_type=bool)
+    compile: bool = setting(False, "torch.compile the model.")  # costs compile time up front
     num_workers: int = 0               # loader worker processes (streaming folder: datasets only)
-    threads: int = 0                   # CPU threads for torch; 0 = torch's default (all cores)
-    deterministic: bool = False        # torch.use_deterministic_algorithms: same seed, same numbers
-    seed: int = 0
+    threads: int = setting(0, "CPU threads; 0 = all cores.")
+    deterministic: bool = setting(False, "Deterministic algorithms.")  # same seed, same numbers
+    seed: int = setting(0, "Random seed.")
     # bookkeeping
-    out: str = "runs"                  # parent folder of run folders
-    name: str | None = None            # run folder name (default MODEL-DATA-TIMESTAMP)
-    run_dir: str | None = None         # explicit run folder; overrides out/name; not saved
-    checkpoint_every: int = 0          # also save last.pt every N optimizer steps; 0 = at epoch ends only
-    on_nan: str = "stop"               # stop | skip: what a NaN/inf loss does
-    report: bool = True                # write report.html at the end (needs cnnlab.eval)
-    quiet: bool = False                # one line per epoch instead of progress bars
+    out: str = setting("runs", "Parent folder of run folders (default runs).", "--out", "-o")
+    name: str | None = setting(None, "Run folder name.")  # default MODEL-DATA-TIMESTAMP
+    run_dir: str | None = setting(None, "Exact run folder to create.")  # overrides out/name; not saved
+    checkpoint_every: int = setting(0, "Also save every N steps.")  # last.pt; 0 = at epoch ends only
+    on_nan: str = setting("stop", "stop | skip: what a NaN/inf loss does.")
+    report: bool = setting(True, "Write report.html at the end.")
+    quiet: bool = setting(False, "One line per epoch, no progress bars.", "--quiet", "-q")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -134,6 +152,8 @@ class TrainConfig:
         if bad:
             k = bad[0]
             raise ConfigError(f"{k}={getattr(self, k)!r} is out of range; see `cnnlab train --help` for valid values")
+        from cnnlab.eval.tta import check_tta
+
         check_tta(self.tta)
         check_option_pairs(vars(self), (("alternate_flip", "hflip"),))
 

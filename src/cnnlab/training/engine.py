@@ -34,6 +34,7 @@ from cnnlab.training.rng import rng_state, set_rng_state
 from cnnlab.training.run import environment, new_run_path, write_summary
 from cnnlab.training.sanity import chance_warning, sanity_checks
 from cnnlab.training.setup import Session, build_session, check_names, torch_settings
+from cnnlab.training.step import StepResult, train_step
 from cnnlab.training.steplog import StepLog
 from cnnlab.training.stop import EXIT_CODES, StopRequest
 
@@ -61,6 +62,25 @@ class Position:
     epoch: int = 0                       # epochs completed = index of the epoch in progress
     batch: int = 0                       # batches of that epoch already trained
     step: int = 0                        # optimizer steps since the start
+
+
+@dataclass
+class EpochSums:
+    """The epoch's running sums in this process (skipped steps add nothing)."""
+
+    loss: float = 0.0                    # nats, summed over images
+    correct: float = 0.0                 # images classified right
+    images: float = 0.0
+    seconds: float = 0.0                 # training time of the epoch before a stop: a resume goes on from it
+
+    def add(self, result: StepResult, y: torch.Tensor) -> None:
+        self.loss += result.loss * len(y)
+        self.correct += (result.logits.argmax(1) == y).sum().item()
+        self.images += len(y)
+
+    def to_list(self) -> list[float]:
+        """As checkpoints store them ("epoch_tally")."""
+        return [self.loss, self.correct, self.images, self.seconds]
 
 
 def train(model: str | None = None, data: str | None = None, *, config: Any = None, recipe: str | None = None,
@@ -154,11 +174,10 @@ def _start(cfg: TrainConfig, dist: distributed.Dist, run_path: Path | None, chec
 
 def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, stop: StopRequest,
           ckpt: Mapping[str, Any] | None, t_start: float, hooks: Callbacks) -> TrainResult:
-    pos, best = Position(), {"val_acc": -1.0, "epoch": 0}
-    tally = [0.0, 0.0, 0.0, 0.0]                          # this epoch: loss sum (nats), correct, images, seconds
+    pos, best, sums = Position(), {"val_acc": -1.0, "epoch": 0}, EpochSums()
     if ckpt is not None:
         check_same_model(ckpt["meta"], s.meta, run.path)
-        pos, best, tally = _restore(s, ckpt, dist)
+        pos, best, sums = _restore(s, ckpt, dist)
         run.keep_metrics_until(pos.epoch, pos.step)
     steps_per_epoch = len(s.train_loader)                 # full batches per epoch per process
     last_step = total_steps(cfg.epochs, steps_per_epoch)  # a fractional last epoch stops mid-way
@@ -166,13 +185,27 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
     step_log = StepLog(run, last_step, steps_per_epoch)   # steps.csv: curves for runs of any length
     watch = DivergenceWatch(s.meta["num_classes"], cfg.lr, best_acc=best["val_acc"], best_epoch=best["epoch"])
     bar = TrainProgress(total_steps=last_step, done_steps=pos.step, quiet=cfg.quiet, enabled=dist.is_main)
-    save = lambda name: _save(s, cfg, run, pos, best, tally, dist, name)  # noqa: E731
+    save = lambda name: _save(s, cfg, run, pos, best, sums, dist, name)  # noqa: E731
+    stopping = False
+
+    def check(loss: float) -> bool:
+        """Between a step's forward pass and its update: all processes agree to stop, or to skip a
+        non-finite loss (or stop the run on it: --on-nan stop)."""
+        nonlocal stopping
+        stopping, diverged = dist.any(bool(stop), not math.isfinite(loss))
+        if diverged and cfg.on_nan == "stop":
+            raise _diverged(cfg, s, run, pos, loss)
+        warning = watch.loss(loss, f"step {pos.step + 1}", s.parts.lr)
+        if warning:
+            bar.print(warning)
+        return not diverged
+
     hooks("on_start", StartEvent(run.path, s.model, last_step, steps_per_epoch, cfg.epochs, pos.step))
     if ckpt is None and dist.is_main:
         x, y = next(iter(s.train_loader))                 # the next set_epoch rewinds the loader
-        for check in sanity_checks(s.model, x, y, s.meta["num_classes"], overfit=False, autocast=s.autocast):
-            if not check.passed:
-                bar.print(f"warning: {check.name}: {check.detail}")
+        for sanity in sanity_checks(s.model, x, y, s.meta["num_classes"], overfit=False, autocast=s.parts.autocast):
+            if not sanity.passed:
+                bar.print(f"warning: {sanity.name}: {sanity.detail}")
         if s.lookahead is not None and last_step < LOOKAHEAD_MIN_STEPS:
             bar.print(f"warning: lookahead over only {last_step} steps pulls the final weights back towards early "
                       f"ones (its last sync keeps {s.lookahead.decay(last_step):.0%} of the slow weights); use it for "
@@ -182,48 +215,23 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
             s.train_loader.set_epoch(epoch, start_batch=pos.batch)
             batches = min(steps_per_epoch, last_step - epoch * steps_per_epoch)
             bar.start_epoch(epoch, cfg.epochs, batches, pos.batch)
-            s.net.train()
-            lr = s.optimizer.param_groups[0]["lr"]
-            t0 = time.perf_counter() - tally[3]
+            s.parts.net.train()
+            lr = s.parts.lr
+            t0 = time.perf_counter() - sums.seconds
             for x, y in s.train_loader:                   # x (B, C, H, W) normalized float32, y (B,) int64
-                x = s.numerics.layout(x)
-                with s.autocast():
-                    logits = s.net(x)                     # (B, num_classes)
-                    loss = s.loss_fn(logits, y)           # mean cross-entropy over the batch, nats
-                loss_value = loss.item()
-                stopping, diverged = dist.any(bool(stop), not math.isfinite(loss_value))
-                if diverged and cfg.on_nan == "stop":
-                    raise _diverged(cfg, s, run, pos, loss_value)
-                warning = watch.loss(loss_value, f"step {pos.step + 1}", s.optimizer.param_groups[0]["lr"])
-                if warning:
-                    bar.print(warning)
-                if not diverged:
-                    s.optimizer.zero_grad(set_to_none=True)
-                    s.scaler.scale(loss).backward()
-                    if cfg.grad_clip > 0:
-                        s.scaler.unscale_(s.optimizer)
-                        nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
-                    lr = s.optimizer.param_groups[0]["lr"]   # the rate this step uses
-                    s.scaler.step(s.optimizer)
-                    s.scaler.update()
-                    s.scheduler.step()
-                    if s.lookahead is not None:
-                        s.lookahead.after_step(s.model, pos.step + 1)
-                    if s.ema is not None:
-                        s.ema.update_parameters(s.model)
-                    tally[0] += loss_value * len(y)
-                    tally[1] += (logits.argmax(1) == y).sum().item()
-                    tally[2] += len(y)
+                result = train_step(s.parts, x, y, pos.step + 1, check)
+                if result.updated:
+                    sums.add(result, y)
+                    lr = result.lr
                 pos.batch, pos.step = pos.batch + 1, pos.step + 1
-                step_log.record(pos.step, loss_value, lr)
+                step_log.record(pos.step, result.loss, lr)
                 elapsed = time.perf_counter() - t0
-                running = dict(train_loss=tally[0] / max(tally[2], 1), train_acc=tally[1] / max(tally[2], 1),
-                               images_per_s=tally[2] * dist.world_size / max(elapsed, 1e-9))
+                running = dict(train_loss=sums.loss / max(sums.images, 1), train_acc=sums.correct / max(sums.images, 1),
+                               images_per_s=sums.images * dist.world_size / max(elapsed, 1e-9))
                 bar.update(loss=running["train_loss"], acc=running["train_acc"], images_per_s=running["images_per_s"])
-                if hooks:
-                    hooks("on_step", StepEvent(pos.step, last_step, epoch, loss_value, lr=lr, model=s.model, **running))
+                hooks("on_step", StepEvent(pos.step, last_step, epoch, result.loss, lr=lr, model=s.model, **running))
                 if stopping or (cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0):
-                    tally[3] = elapsed
+                    sums.seconds = elapsed
                     save("last")
                 if stopping:
                     return _interrupted(cfg, run, pos, stop, bar)
@@ -231,10 +239,10 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
                     break
             # end of epoch: global figures, validation, checkpoints, one metrics row
             seconds = time.perf_counter() - t0
-            loss_sum, correct, seen = dist.all_sum(tally[:3])
+            loss_sum, correct, seen = dist.all_sum(sums.to_list()[:3])
             val = _evaluate(s, dist, "val" if s.val_loader is not None else None)
             val_loss, val_acc = (val.metrics.loss, val.metrics.accuracy) if val is not None else (None, None)
-            pos, tally = Position(epoch + 1, 0, pos.step), [0.0, 0.0, 0.0, 0.0]
+            pos, sums = Position(epoch + 1, 0, pos.step), EpochSums()
             warning = watch.validation(val_acc, epoch + 1, len(s.bundle.val), lr) if val_acc is not None else None
             if warning:
                 bar.print(warning)
@@ -272,16 +280,16 @@ def _evaluate(s: Session, dist: distributed.Dist, split: str | None, model: nn.M
                           dataset=s.meta["dataset"], split=split, checkpoint=checkpoint, split_note=split_note)
 
 
-def _save(s: Session, cfg: TrainConfig, run: RunDir, pos: Position, best: dict[str, Any], tally: list[float],
+def _save(s: Session, cfg: TrainConfig, run: RunDir, pos: Position, best: dict[str, Any], sums: EpochSums,
           dist: distributed.Dist, name: str) -> None:
     """Write checkpoints/<name>.pt (rank 0): everything needed to continue bitwise from this step."""
-    epoch_tally = dist.all_sum(tally[:3]) + tally[3:]     # global sums, so any rank count can resume
+    epoch_tally = dist.all_sum(sums.to_list()[:3]) + [sums.seconds]  # global sums, so any rank count can resume
     if not dist.is_main:
         return
     save_checkpoint({
         "format_version": FORMAT_VERSION, "meta": s.meta, "config": cfg.to_dict(for_file=True),
-        "model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
-        "scheduler": s.scheduler.state_dict(), "scaler": s.scaler.state_dict(),
+        "model": s.model.state_dict(), "optimizer": s.parts.optimizer.state_dict(),
+        "scheduler": s.parts.scheduler.state_dict(), "scaler": s.parts.scaler.state_dict(),
         "ema": s.ema.state_dict() if s.ema is not None else None, "rng": rng_state(), "numerics": s.numerics.to_dict(),
         "lookahead": s.lookahead.state_dict() if s.lookahead is not None else None,
         "epoch": pos.epoch, "batch": pos.batch, "step": pos.step,
@@ -289,25 +297,26 @@ def _save(s: Session, cfg: TrainConfig, run: RunDir, pos: Position, best: dict[s
     }, run.checkpoint(name))
 
 
-def _restore(s: Session, ckpt: Mapping[str, Any], dist: distributed.Dist) -> tuple[Position, dict[str, Any], list[float]]:
+def _restore(s: Session, ckpt: Mapping[str, Any], dist: distributed.Dist) -> tuple[Position, dict[str, Any], EpochSums]:
     s.model.load_state_dict(ckpt["model"])
-    s.optimizer.load_state_dict(ckpt["optimizer"])
-    s.scheduler.load_state_dict(ckpt["scheduler"])
-    s.scaler.load_state_dict(ckpt["scaler"])
+    s.parts.optimizer.load_state_dict(ckpt["optimizer"])
+    s.parts.scheduler.load_state_dict(ckpt["scheduler"])
+    s.parts.scaler.load_state_dict(ckpt["scaler"])
     if s.ema is not None:
         s.ema.load_state_dict(ckpt["ema"])
     if s.lookahead is not None:
         s.lookahead.load_state_dict(ckpt["lookahead"])
     set_rng_state(ckpt["rng"])                            # last: nothing may draw random numbers after this
-    tally = list(ckpt.get("epoch_tally", [0.0] * 4)) if dist.is_main else [0.0, 0.0, 0.0, ckpt["epoch_tally"][3]]
+    saved = list(ckpt.get("epoch_tally", [0.0] * 4))
+    sums = EpochSums(*saved) if dist.is_main else EpochSums(seconds=saved[3])  # the global sums count once
     return (Position(ckpt["epoch"], ckpt["batch"], ckpt["step"]),
-            {"val_acc": ckpt["best_val_acc"], "epoch": ckpt.get("best_epoch", 0)}, tally)
+            {"val_acc": ckpt["best_val_acc"], "epoch": ckpt.get("best_epoch", 0)}, sums)
 
 
 def _diverged(cfg: TrainConfig, s: Session, run: RunDir, pos: Position, loss_value: float) -> TrainingDiverged:
     last = run.checkpoint("last")
     kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved yet"
-    lr = s.optimizer.param_groups[0]["lr"]
+    lr = s.parts.lr
     return TrainingDiverged(
         f"the loss became {loss_value} at step {pos.step + 1} (epoch {pos.epoch + 1}, batch {pos.batch + 1}); "
         f"training stopped and {kept}. Lower the learning rate (it was {lr:.3g}; try --lr {cfg.lr / 10:g}), "

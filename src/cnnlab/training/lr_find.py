@@ -144,8 +144,8 @@ def lr_find(model: str | None = None, data: str | None = None, *, recipe: str | 
     try:
         with torch_settings(cfg):
             s = build_session(cfg, dist)
-            return lr_range_test(s.model, _cycle(s.train_loader), lambda m: build_optimizer(m, cfg), s.loss_fn,
-                                 start_lr=start_lr, end_lr=end_lr, steps=steps, autocast=s.autocast,
+            return lr_range_test(s.model, _cycle(s.train_loader), lambda m: build_optimizer(m, cfg), s.parts.loss_fn,
+                                 start_lr=start_lr, end_lr=end_lr, steps=steps, autocast=s.parts.autocast,
                                  layout=s.numerics.layout)
     finally:
         distributed.shutdown(dist)

@@ -127,6 +127,6 @@ def check_config(cfg: Any) -> list[CheckResult]:
             session = build_session(cfg, dist)
             x, y = next(iter(session.train_loader))     # x (B, C, H, W), y (B,)
             return sanity_checks(session.model, x, y, session.meta["num_classes"], overfit=True,
-                                 autocast=session.autocast)
+                                 autocast=session.parts.autocast)
     finally:
         distributed.shutdown(dist)

@@ -9,7 +9,7 @@ import os
 import random
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from cnnlab.training.distributed import Dist
 from cnnlab.training.ema import make_ema
 from cnnlab.training.lookahead import Lookahead, make_lookahead
 from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, total_steps
+from cnnlab.training.step import StepParts, ema_hook
 from cnnlab.training.transfer import check_transfer, model_kwargs_for, read_pretrained, start_from
 
 ON_NAN = {"stop": "raise TrainingDiverged", "skip": "skip the step, keep training"}
@@ -47,16 +48,19 @@ class Session:
     train_loader: Any
     val_loader: Any | None
     test_loader: Any | None
-    model: nn.Module                   # the raw model: its state_dict goes into checkpoints
-    net: nn.Module                     # what the step calls: model, maybe DDP-wrapped and compiled
+    parts: StepParts                   # model, optimizer, schedule, numerics: what `train_step` runs
     ema: Any | None                    # AveragedModel or None
     lookahead: Lookahead | None
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    loss_fn: nn.Module
-    autocast: Callable[[], ContextManager[Any]]
-    numerics: Numerics                 # the precision and layout every step and evaluation uses
+
+    @property
+    def model(self) -> nn.Module:
+        """The raw model: its state_dict goes into checkpoints."""
+        return self.parts.model
+
+    @property
+    def numerics(self) -> Numerics:
+        """The precision and layout every step and evaluation uses."""
+        return self.parts.numerics
 
     @property
     def eval_model(self) -> nn.Module:
@@ -169,11 +173,14 @@ def build_session(cfg: TrainConfig, dist: Dist, numerics: Numerics | None = None
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
         net = torch.compile(net)
-    return Session(
-        bundle=bundle, meta={**make_meta(cfg, bundle), "model_kwargs": model_kwargs}, train_loader=train_loader,
-        val_loader=eval_loader(bundle.val), test_loader=eval_loader(bundle.test),
-        model=model, net=net, ema=make_ema(model, cfg.ema_decay),
-        lookahead=make_lookahead(model, cfg.lookahead, total_steps(cfg.epochs, len(train_loader))), optimizer=optimizer, scheduler=scheduler,
-        scaler=torch.amp.GradScaler(device.type, enabled=numerics.precision == "fp16"),
-        loss_fn=loss_fn, autocast=numerics.autocast(device), numerics=numerics,
-    )
+    ema = make_ema(model, cfg.ema_decay)
+    lookahead = make_lookahead(model, cfg.lookahead, total_steps(cfg.epochs, len(train_loader)))
+    # lookahead first: the EMA averages the weights training continues from
+    hooks = [*([lookahead.after_step] if lookahead else []), *([ema_hook(ema)] if ema else [])]
+    parts = StepParts(net=net, model=model, optimizer=optimizer, scheduler=scheduler,
+                      scaler=torch.amp.GradScaler(device.type, enabled=numerics.precision == "fp16"),
+                      loss_fn=loss_fn, numerics=numerics, autocast=numerics.autocast(device),
+                      grad_clip=cfg.grad_clip, after_step=hooks)
+    return Session(bundle=bundle, meta={**make_meta(cfg, bundle), "model_kwargs": model_kwargs},
+                   train_loader=train_loader, val_loader=eval_loader(bundle.val), test_loader=eval_loader(bundle.test),
+                   parts=parts, ema=ema, lookahead=lookahead)
