@@ -9,7 +9,7 @@ import cnnlab
 from cnnlab.data import load_dataset, make_loader
 from cnnlab.errors import ConfigError
 from cnnlab.models import create_model
-from cnnlab.models.airnet import PatchWhitening
+from cnnlab.models.fastnet import PatchWhitening
 from cnnlab.training import TrainConfig, read_checkpoint
 from cnnlab.training.optim import build_optimizer, build_scheduler
 from cnnlab.training.setup import DATA_INIT_IMAGES
@@ -101,3 +101,38 @@ def test_norm_bias_lr_mult_gives_norm_layers_their_own_rate():
 def test_norm_bias_lr_mult_must_be_positive():
     with pytest.raises(ConfigError, match="norm_bias_lr_mult"):
         TrainConfig(norm_bias_lr_mult=0)
+
+
+BN = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+
+
+def _layout(stem: list[str], head: list[str]) -> list[str]:
+    """The state_dict keys of the FastNet/AirNet layout with three groups (checkpoints rely on them)."""
+    keys = [f"stem.{k}" for k in stem] + head
+    for g in range(3):
+        keys += [f"groups.{g}.0.weight", *(f"groups.{g}.2.{b}" for b in BN), f"groups.{g}.4.weight",
+                 *(f"groups.{g}.5.{b}" for b in BN)]
+    return sorted(keys)
+
+
+@pytest.mark.parametrize("name, options, keys", [
+    ("fastnet_small", {}, _layout(["0.weight", *(f"1.{b}" for b in BN)], ["fc.weight", "fc.bias"])),
+    ("airnet_small", {}, _layout(["0.weight", *(f"1.{b}" for b in BN)], ["fc.weight"])),
+    ("airnet_small", {"stem": "whiten"}, _layout(["0.weight", "0.bias"], ["fc.weight"])),
+])
+def test_fastnet_and_airnet_keep_their_checkpoint_keys(name, options, keys):
+    """One family with options: the state_dict keys are those of the checkpoints both names wrote."""
+    assert sorted(create_model(name, **options).state_dict()) == keys
+
+
+def test_airnet_is_fastnet_with_airbench_options():
+    torch.manual_seed(0)
+    air = create_model("airnet_small")
+    torch.manual_seed(0)
+    fast = create_model("fastnet_small", bn_momentum=0.4, freeze_bn_scale=True, dirac=True, logit_scale=1 / 9,
+                        head_bias=False)
+    assert all(torch.equal(a, b) for a, b in zip(air.state_dict().values(), fast.state_dict().values()))
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(air.eval()(x), fast.eval()(x))
+    frozen = air.groups[0][2]
+    assert not any(p is frozen.weight for p in air.parameters()) and air.fc.bias is None  # scale frozen, no bias

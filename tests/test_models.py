@@ -153,3 +153,18 @@ def test_googlenet_aux_logits_in_training_mode():
     model.reset_classifier(4)
     assert [t.shape[1] for t in model(torch.randn(INPUTS["rgb32"]))] == [4, 4, 4]
     assert model.eval()(torch.randn(INPUTS["rgb32"])).shape == (2, 4)
+
+
+def test_models_registered_for_a_block_leave_the_registry_as_it_was():
+    from cnnlab.models import registered
+
+    def _tiny_test_model(**kwargs) -> torch.nn.Module:
+        """Test-only."""
+        return create_model("linear", **kwargs)
+
+    before = list_models()
+    with registered(_tiny_test_model) as names:
+        assert names == ["_tiny_test_model"] and "_tiny_test_model" in list_models()
+        assert create_model("_tiny_test_model", num_classes=3, in_channels=1, input_size=8)(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
+    assert list_models() == before
+    assert not [name for name in list_models() if name.startswith("_test")]  # nothing test-only at import

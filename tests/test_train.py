@@ -21,9 +21,8 @@ from cnnlab.training import TrainConfig, TrainingDiverged, load_model, read_chec
 from cnnlab.runs import load_weights, save_checkpoint
 from cnnlab.training.config import load_yaml, merge, resolve_config, save_yaml
 from cnnlab.training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, total_steps
-from train_support import register_misbehaving_models
+from train_support import misbehaving_models  # noqa: F401  (a fixture)
 
-register_misbehaving_models()
 
 TINY = dict(data="digits", batch_size=64, threads=1, report=False, quiet=True)
 
@@ -254,7 +253,7 @@ def test_checkpoint_with_python_objects_is_refused(tmp_path):
 
 # --- NaN, EMA -----------------------------------------------------------------------------------------
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, misbehaving_models):
     steps_per_epoch = 1293 // 64
     nan_step = steps_per_epoch + 5  # in epoch 2, after epoch 1's checkpoint
     with pytest.raises(TrainingDiverged, match=rf"became nan at step {nan_step} .*epoch 2.*Lower the learning rate"):
@@ -264,7 +263,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     assert all(torch.isfinite(t).all() for t in last["model"].values() if t.is_floating_point())
 
 
-def test_nan_skip_mode_keeps_training(tmp_path):
+def test_nan_skip_mode_keeps_training(tmp_path, misbehaving_models):
     result = train("_test_nan_after", epochs=1, model_kwargs={"nan_at": 3}, on_nan="skip", run_dir=str(tmp_path / "r"),
                    **TINY)
     assert result.status == "completed"

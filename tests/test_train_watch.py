@@ -16,9 +16,8 @@ from cnnlab.training.progress import epoch_line
 from cnnlab.runs import RunDir
 from cnnlab.training.steplog import STEP_ROWS, StepLog, step_interval
 from eval_support import run_cli, write_fake_run
-from train_support import register_misbehaving_models
+from train_support import misbehaving_models  # noqa: F401  (a fixture)
 
-register_misbehaving_models()
 
 TINY = dict(data="digits", batch_size=32, threads=1, report=False, quiet=True)
 DIGITS_TRAIN = 1293  # digits' 1437 training images less the 10% validation hold-out
@@ -125,7 +124,7 @@ def test_the_epoch_line_shows_where_a_fractional_run_stops():
 
 # --- divergence and collapse ------------------------------------------------------------------------
 
-def test_a_collapse_of_validation_accuracy_is_warned_once_naming_the_lr(tmp_path, capsys):
+def test_a_collapse_of_validation_accuracy_is_warned_once_naming_the_lr(tmp_path, capsys, misbehaving_models):
     per_epoch = DIGITS_TRAIN // 32
     train("_test_collapse_after", epochs=4, lr=0.05, model_kwargs={"at": per_epoch + 3}, run_dir=str(tmp_path / "r"),
           **TINY)
@@ -140,7 +139,7 @@ def test_a_steady_run_gets_no_divergence_warning(tmp_path, capsys):
     assert "diverg" not in out and "collapsed" not in out
 
 
-def test_skipped_non_finite_losses_are_warned_about(tmp_path, capsys):
+def test_skipped_non_finite_losses_are_warned_about(tmp_path, capsys, misbehaving_models):
     train("_test_nan_after", epochs=1, lr=0.05, model_kwargs={"nan_at": 3}, on_nan="skip",
           run_dir=str(tmp_path / "r"), **TINY)
     warnings = [line for line in capsys.readouterr().out.splitlines() if "training loss became nan" in line]

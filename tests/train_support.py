@@ -1,9 +1,10 @@
 """Test-only models that misbehave on cue: a loss that turns NaN, predictions that collapse to one class."""
 from __future__ import annotations
 
+import pytest
 import torch
 
-from cnnlab.models import list_models, register_model
+from cnnlab.models import registered
 from cnnlab.models.fastnet import FastNet
 
 
@@ -34,17 +35,18 @@ class _NanAfter(_CollapseAfter):
         super().__init__(at=nan_at, **kwargs)
 
 
-def register_misbehaving_models() -> None:
-    """Register _test_nan_after (option nan_at) and _test_collapse_after (option at), once per process."""
-    if "_test_nan_after" in list_models():
-        return
+def _test_nan_after(**kwargs) -> _NanAfter:
+    """Test-only: a fastnet_small whose loss turns NaN at a chosen step."""
+    return _NanAfter(arch="_test_nan_after", **kwargs)
 
-    @register_model
-    def _test_nan_after(**kwargs) -> _NanAfter:
-        """Test-only: a fastnet_small whose loss turns NaN at a chosen step."""
-        return _NanAfter(arch="_test_nan_after", **kwargs)
 
-    @register_model
-    def _test_collapse_after(**kwargs) -> _CollapseAfter:
-        """Test-only: a fastnet_small that predicts class 0 for everything after a chosen step."""
-        return _CollapseAfter(arch="_test_collapse_after", **kwargs)
+def _test_collapse_after(**kwargs) -> _CollapseAfter:
+    """Test-only: a fastnet_small that predicts class 0 for everything after a chosen step."""
+    return _CollapseAfter(arch="_test_collapse_after", **kwargs)
+
+
+@pytest.fixture
+def misbehaving_models():
+    """_test_nan_after (option nan_at) and _test_collapse_after (option at), registered for one test."""
+    with registered(_test_nan_after, _test_collapse_after) as names:
+        yield names

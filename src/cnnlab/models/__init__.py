@@ -2,7 +2,7 @@
 
 Importing this package imports every family module so that their variants are registered.
 """
-from cnnlab.models._registry import ModelEntry, create_model, list_models, model_info, register_model
+from cnnlab.models._registry import ModelEntry, create_model, list_models, model_info, register_model, registered
 
 # Family modules (imported for their registrations).
 from cnnlab.models import linear  # noqa: F401  E402
@@ -15,9 +15,8 @@ from cnnlab.models import googlenet  # noqa: F401  E402
 from cnnlab.models import resnet  # noqa: F401  E402
 from cnnlab.models import densenet  # noqa: F401  E402
 from cnnlab.models import fastnet  # noqa: F401  E402
-from cnnlab.models import airnet  # noqa: F401  E402
 from cnnlab.models import mobilenet  # noqa: F401  E402
 from cnnlab.models import shufflenet  # noqa: F401  E402
 from cnnlab.models import senet  # noqa: F401  E402
 
-__all__ = ["ModelEntry", "create_model", "list_models", "model_info", "register_model"]
+__all__ = ["ModelEntry", "create_model", "list_models", "model_info", "register_model", "registered"]

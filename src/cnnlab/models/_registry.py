@@ -11,12 +11,13 @@ Builders are keyword-only and accept at least ``num_classes``, ``in_channels`` a
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import inspect
 import sys
 import typing
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from torch import nn
 
@@ -46,6 +47,19 @@ def register_model(fn: ModelBuilder) -> ModelBuilder:
     doc = inspect.getdoc(fn) or inspect.getdoc(sys.modules[fn.__module__]) or ""
     _REGISTRY[name] = ModelEntry(name=name, family=family, builder=fn, doc=doc.split("\n", 1)[0])
     return fn
+
+
+@contextlib.contextmanager
+def registered(*builders: ModelBuilder) -> Iterator[list[str]]:
+    """Register ``builders`` for the ``with`` block only (a test's or an experiment's models), then
+    remove them, so `list_models` stays the package's own list."""
+    for builder in builders:
+        register_model(builder)
+    try:
+        yield [builder.__name__ for builder in builders]
+    finally:
+        for builder in builders:
+            _REGISTRY.pop(builder.__name__, None)
 
 
 def list_models(pattern: str | None = None, family: str | None = None) -> list[str]:

@@ -1,42 +1,90 @@
-"""FastNet: a small, fast BatchNorm CNN for 28x28 and 32x32 images (cnnlab's speed-run network).
+"""FastNet and AirNet: one small, fast BatchNorm CNN for 28x28 and 32x32 images (cnnlab's speed-run nets).
 
 After airbench94 (Keller Jordan, "94% on CIFAR-10 in 3.29 seconds on a single GPU", 2024,
 arXiv:2404.00498) and David Page's ResNet-9 ("How to train your ResNet", 2018): a 3x3 stem, then
 groups of ``conv3x3 -> max-pool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU``, a global max pool and
 one linear layer. No residuals: at these depths BatchNorm alone trains it in a few epochs.
 
-Small-input stem (inputs <= 64 pixels, or ``small_stem=True``): a stride-1 3x3 conv, so a 28x28 image becomes 14, 7, 3
-pixels across the three groups. Larger inputs get a stride-2 stem followed by a 2x2 max pool
-(4x smaller) so that the groups see the same kind of sizes.
+``fastnet*`` is the plain network. ``airnet*`` is the same layout with airbench's initialisation and
+normalisation tricks (`AIRBENCH`):
+
+- BatchNorm scales frozen at 1 (kept as buffers, so BN folding still works) and a faster running
+  average of the statistics (``bn_momentum``, PyTorch convention: weight of the newest batch);
+- identity ("dirac") initialisation of the first ``cin`` output channels of every conv after the
+  stem, so that a fresh network passes its input through and trains from the first step;
+- a bias-free classifier whose logits are scaled by ``logit_scale`` (airbench: 1/9), which keeps
+  the early softmax soft.
+
+``stem="whiten"`` swaps the 3x3 conv-BN-GELU stem for airbench's frozen patch-whitening conv:
+a ``whiten_kernel`` x ``whiten_kernel`` conv (no padding) whose filters are the eigenvectors of
+the training images' patch covariance divided by the square roots of their eigenvalues, each
+kept with both signs (2*C*k*k channels: 8 for 2x2 gray patches), then GELU. Only its bias
+learns. It needs the data, so the trainer calls `init_from_data` with training images before
+the first step (a fresh model without it has random stem filters). ``act_layer`` swaps GELU for
+another activation (a name of `cnnlab.layers.ACT_LAYERS` or a class). airbench's 64x BN-bias
+learning rate is the trainer's ``norm_bias_lr_mult``.
+
+Small-input stem (inputs <= 64 pixels, or ``small_stem=True``): a stride-1 3x3 conv, so a 28x28
+image becomes 14, 7, 3 pixels across the three groups. Larger inputs get a stride-2 stem followed by
+a 2x2 max pool (4x smaller) so that the groups see the same kind of sizes.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
+from cnnlab.errors import ConfigError
+from cnnlab.layers.create import LayerFactory, get_act_layer, make_act
 from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import register_model
 
-
-def conv_bn(cin: int, cout: int, *, stride: int = 1) -> list[nn.Module]:
-    """3x3 conv (no bias: BN has one) -> BN -> GELU."""
-    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.GELU()]
+# airnet's options: airbench's initialisation and normalisation tricks on FastNet's layout
+AIRBENCH: dict[str, Any] = dict(bn_momentum=0.4, freeze_bn_scale=True, dirac=True, logit_scale=1 / 9, head_bias=False)
 
 
-class ConvGroup(nn.Sequential):
-    """conv3x3 -> max-pool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU: halves the size, (B, cin, H, W) -> (B, cout, H/2, W/2)."""
+class FrozenScaleBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm with its per-channel scale fixed at 1: a buffer named ``weight``, only the bias learns."""
 
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(cout), nn.GELU(),
-            *conv_bn(cout, cout),
-        )
+    def __init__(self, channels: int, momentum: float = 0.1) -> None:
+        super().__init__(channels, momentum=momentum)
+        del self.weight
+        self.register_buffer("weight", torch.ones(channels))
+
+
+class PatchWhitening(nn.Conv2d):
+    """A frozen conv that whitens k x k patches (airbench): filters +-v_i / sqrt(lambda_i + eps).
+
+    v_i, lambda_i are the eigenvectors and eigenvalues of the covariance of the training images'
+    patches (C*k*k values each), so the outputs are decorrelated with unit variance. The filters
+    are a buffer-like frozen parameter (``requires_grad=False``, saved in the state dict); the
+    bias learns.
+    """
+
+    def __init__(self, in_channels: int, kernel_size: int = 2, eps: float = 5e-4) -> None:
+        if kernel_size < 1:
+            raise ConfigError(f"whiten_kernel must be >= 1, got {kernel_size}")
+        super().__init__(in_channels, 2 * in_channels * kernel_size**2, kernel_size, padding=0, bias=True)
+        self.weight.requires_grad_(False)
+        self.eps = eps
+
+    @torch.no_grad()
+    def fit(self, images: torch.Tensor) -> None:
+        """Set the filters from images (N, C, H, W): eigen-decomposition of the patch covariance."""
+        c, k = self.in_channels, self.kernel_size[0]
+        patches = images.unfold(2, k, 1).unfold(3, k, 1)                 # (N, C, H', W', k, k)
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).float()
+        covariance = torch.atleast_2d(torch.cov(patches.T)).double()   # float32 sums: 4x faster, ample here
+        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)         # ascending; columns
+        filters = (eigenvectors.T / torch.sqrt(eigenvalues.clamp_min(0) + self.eps)[:, None]).flip(0)
+        filters = filters.reshape(-1, c, k, k).to(self.weight.dtype)
+        self.weight.copy_(torch.cat([filters, -filters]))
+        self.bias.zero_()
 
 
 class FastNet(ImageClassifier):
-    """Stem + one ConvGroup per entry of ``widths`` + global max pool + linear classifier."""
+    """Stem + one (conv-pool-BN-GELU, conv-BN-GELU) group per entry of ``widths`` + global max pool + linear."""
 
     classifier_name = "fc"
 
@@ -51,18 +99,63 @@ class FastNet(ImageClassifier):
         input_size: int | tuple[int, ...] = 28,
         drop_rate: float = 0.0,
         small_stem: bool | None = None,
+        stem: str = "conv",
+        whiten_kernel: int = 2,
+        act_layer: str | LayerFactory = "gelu",
+        bn_momentum: float = 0.1,
+        freeze_bn_scale: bool = False,
+        dirac: bool = False,
+        logit_scale: float = 1.0,
+        head_bias: bool = True,
     ) -> None:
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
-        stem_width = stem_width or widths[0]
+        if stem not in ("conv", "whiten"):
+            raise ConfigError(f"{arch} stem must be 'conv' or 'whiten', got {stem!r}")
         small = use_small_stem(small_stem, input_size)
-        stem = conv_bn(in_channels, stem_width, stride=1 if small else 2)
-        self.stem = nn.Sequential(*stem) if small else nn.Sequential(*stem, nn.MaxPool2d(2))
+        act = get_act_layer(act_layer)
+        norm = FrozenScaleBatchNorm2d if freeze_bn_scale else nn.BatchNorm2d
+
+        def conv_bn_act(cin: int, cout: int, *, stride: int = 1, pool: bool = False) -> list[nn.Module]:
+            """3x3 conv (no bias: BN has one), an optional 2x2 max pool, BN, activation."""
+            conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+            return [conv, *([nn.MaxPool2d(2)] if pool else []), norm(cout, momentum=bn_momentum), make_act(act)]
+
+        if stem == "whiten":
+            whiten = PatchWhitening(in_channels, whiten_kernel)
+            stem_width, stem_layers = whiten.out_channels, [whiten, make_act(act)]
+        else:
+            stem_width = stem_width or widths[0]
+            stem_layers = conv_bn_act(in_channels, stem_width, stride=1 if small else 2)
+        self.stem = nn.Sequential(*stem_layers) if small else nn.Sequential(*stem_layers, nn.MaxPool2d(2))
         chans = [stem_width, *widths]
-        self.groups = nn.Sequential(*(ConvGroup(a, b) for a, b in zip(chans[:-1], chans[1:])))
+        self.groups = nn.Sequential(*(
+            nn.Sequential(*conv_bn_act(a, b, pool=True), *conv_bn_act(b, b))  # (B, a, H, W) -> (B, b, H/2, W/2)
+            for a, b in zip(chans[:-1], chans[1:])
+        ))
         self.num_features = widths[-1]
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.drop = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(self.num_features, num_classes)
+        self.fc = nn.Linear(self.num_features, num_classes, bias=head_bias)
+        self.logit_scale = logit_scale
+        if dirac:
+            for conv in (m for m in self.groups.modules() if isinstance(m, nn.Conv2d)):
+                if conv.out_channels >= conv.in_channels:
+                    nn.init.dirac_(conv.weight.data[:conv.in_channels])
+
+    @property
+    def needs_data_init(self) -> bool:
+        """Whether the trainer must call `init_from_data` before the first step (a whitening stem)."""
+        return isinstance(self.stem[0], PatchWhitening)
+
+    @torch.no_grad()
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Data-dependent initialisation (the trainer calls it once): fit the whitening stem, if any.
+
+        ``images`` (N, C, H, W) are normalised training images, a few thousand are plenty.
+        """
+        whiten = self.stem[0]
+        if isinstance(whiten, PatchWhitening):
+            whiten.fit(images.to(whiten.weight.device, torch.float32))
 
     def feature_modules(self) -> list[nn.Module]:
         return [self.stem, self.groups]
@@ -72,27 +165,48 @@ class FastNet(ImageClassifier):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.drop(torch.flatten(self.pool(x), 1))  # (B, num_features)
-        return x if pre_logits else self.fc(x)    # (B, num_classes)
+        if pre_logits:
+            return x
+        logits = self.fc(x)                       # (B, num_classes)
+        return logits * self.logit_scale if self.logit_scale != 1.0 else logits
 
 
-def _fastnet(arch: str, default_widths: Sequence[int], **kwargs) -> FastNet:
-    kwargs.setdefault("widths", default_widths)  # model_kwargs: {widths: [...]} overrides the variant's
-    return FastNet(arch=arch, **kwargs)
+def _fastnet(arch: str, widths: Sequence[int], options: dict[str, Any] | None = None, **kwargs: Any) -> FastNet:
+    # explicit options win over the variant's: model_kwargs {widths: [...]} overrides its widths
+    return FastNet(arch=arch, **{"widths": widths, **(options or {}), **kwargs})
 
 
 @register_model
-def fastnet(**kwargs) -> FastNet:
+def fastnet(**kwargs: Any) -> FastNet:
     """FastNet 32-64-128 (0.30M params): 92.7% Fashion-MNIST test accuracy after 4 epochs."""
     return _fastnet("fastnet", (32, 64, 128), **kwargs)
 
 
 @register_model
-def fastnet_small(**kwargs) -> FastNet:
+def fastnet_small(**kwargs: Any) -> FastNet:
     """FastNet 16-32-64 (75k params): the main job's network, 92.3% on Fashion-MNIST in 5 epochs."""
     return _fastnet("fastnet_small", (16, 32, 64), **kwargs)
 
 
 @register_model
-def fastnet_wide(**kwargs) -> FastNet:
+def fastnet_wide(**kwargs: Any) -> FastNet:
     """FastNet 64-128-256 (1.2M params): about 4x the compute of fastnet."""
     return _fastnet("fastnet_wide", (64, 128, 256), **kwargs)
+
+
+@register_model
+def airnet_small(**kwargs: Any) -> FastNet:
+    """AirNet 16-32-64 (~0.07M params): FastNet-small's cost, airbench's initialisation."""
+    return _fastnet("airnet_small", (16, 32, 64), AIRBENCH, **kwargs)
+
+
+@register_model
+def airnet(**kwargs: Any) -> FastNet:
+    """AirNet 32-64-128 (~0.3M params)."""
+    return _fastnet("airnet", (32, 64, 128), AIRBENCH, **kwargs)
+
+
+@register_model
+def airnet_wide(**kwargs: Any) -> FastNet:
+    """AirNet 64-128-256 (~1.2M params): for the longer, more accurate recipes."""
+    return _fastnet("airnet_wide", (64, 128, 256), AIRBENCH, **kwargs)

@@ -1,8 +1,9 @@
 """The training loop: `train()` (the API behind `cnnlab train`) and `fit()`, which reads on one screen.
 
-A run is: build the session (setup.py) -> restore a checkpoint if resuming -> per epoch, train on
-every batch and validate -> keep best.pt (by validation accuracy) and last.pt -> evaluate the best
-weights once on the test split -> results.json (+ report.html).
+A run is: build the session (setup.py) -> restore a checkpoint if resuming -> per epoch, one
+`train_step` per batch, then validate -> keep best.pt (by validation accuracy) and last.pt ->
+evaluate the best weights once on the test split -> results.json and report.html, both from that
+one `EvalResult`. Every evaluation is a pass of `cnnlab.eval.evaluate_model`.
 """
 from __future__ import annotations
 

@@ -145,8 +145,8 @@ def build_session(cfg: TrainConfig, dist: Dist, numerics: Numerics | None = None
     model_kwargs = model_kwargs_for(pretrained, cfg.model, cfg.model_kwargs)  # the weights may need options
     model = create_model(cfg.model, num_classes=bundle.num_classes, in_channels=bundle.in_channels,
                          input_size=tuple(bundle.image_size), **model_kwargs)
-    if hasattr(model, "init_from_data"):
-        # data-dependent initialisation (airnet's whitening stem): the same un-augmented images on
+    if getattr(model, "needs_data_init", False):
+        # data-dependent initialisation (a whitening stem): the same un-augmented images on
         # every process, so DDP replicas start equal; draws no random numbers
         sample = make_loader(bundle.train, batch_size=min(DATA_INIT_IMAGES, len(bundle.train)), shuffle=False,
                              **{**common, "shard": None, "num_workers": 0})
