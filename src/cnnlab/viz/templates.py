@@ -95,13 +95,13 @@ def _from_trained_model(run: Path, which: str) -> ClassTemplates:
 
 def templates_from_run(run: str | Path, *, which: str = "best") -> ClassTemplates:
     """Templates of a feature run (``pixels``) or of a trained linear model (run folder or .pt)."""
-    from cnnlab.runs import read_json
+    from cnnlab.runs import resolve_run
 
-    run = Path(run).expanduser()
-    meta = read_json(run / "meta.json") if run.is_dir() else {}
-    if meta.get("kind") == "features":
-        return _from_feature_run(run, meta)
-    return _from_trained_model(run, which)
+    target = resolve_run(run, which=which)
+    meta = target.run.meta() if target.run is not None else {}
+    if target.run is not None and meta.get("kind") == "features":
+        return _from_feature_run(target.run.path, meta)
+    return _from_trained_model(target.require_checkpoint(), which)
 
 
 def _clip_outliers(image: np.ndarray) -> np.ndarray:
