@@ -136,3 +136,6 @@ def test_airnet_is_fastnet_with_airbench_options():
     assert torch.equal(air.eval()(x), fast.eval()(x))
     frozen = air.groups[0][2]
     assert not any(p is frozen.weight for p in air.parameters()) and air.fc.bias is None  # scale frozen, no bias
+    for name in ("airnet", "fastnet"):  # a recipe's model_kwargs override the variant's widths and options
+        model = create_model(name, widths=[8, 16, 24], dirac=False)
+        assert model.num_features == 24 and model.groups[0][0].out_channels == 8

@@ -171,7 +171,7 @@ class FastNet(ImageClassifier):
         return logits * self.logit_scale if self.logit_scale != 1.0 else logits
 
 
-def _fastnet(arch: str, widths: Sequence[int], options: dict[str, Any] | None = None, **kwargs: Any) -> FastNet:
+def _fastnet(arch: str, widths: Sequence[int], options: dict[str, Any] | None = None, /, **kwargs: Any) -> FastNet:
     # explicit options win over the variant's: model_kwargs {widths: [...]} overrides its widths
     return FastNet(arch=arch, **{"widths": widths, **(options or {}), **kwargs})
 
