@@ -54,6 +54,11 @@ def _image(run: LoadedRun, data: bytes, inverted: bool) -> ModelImage:
     return prepare_image(data, run.meta, device=_device(run), inverted=inverted)
 
 
+def model_input(run: LoadedRun, data: bytes, inverted: bool = False) -> torch.Tensor:
+    """The upload as the model's normalized (1, C, H, W) input."""
+    return _image(run, data, inverted).x
+
+
 def _cam(run: LoadedRun, img: ModelImage, target: int | None) -> tuple[dict[str, Any], np.ndarray]:
     """The Grad-CAM/saliency answer and the class probabilities (explain runs the model anyway)."""
     result = explain(run.model, img.x, target=target, gradcam=bool(conv_layers(run.model)))

@@ -8,6 +8,12 @@ API (all answers JSON unless noted; errors are ``{"detail": "message"}``):
     POST /api/runs/{id}/analyze             form fields ``image``, ``invert``: top-k, activation maps, Grad-CAM,
                                             a note when the image looks of inverted polarity
     POST /api/runs/{id}/cam                 form fields ``image``, ``target``, ``invert``: Grad-CAM for a class
+    POST /api/runs/{id}/graph               form fields ``image``, ``invert``, ``tiles``: the network as a graph of
+                                            feature maps (fx trace, or module order when tracing fails)
+    POST /api/runs/{id}/graph/tiles         ... ``node``, ``start``, ``count``: more channel tiles of one node
+    POST /api/runs/{id}/tile                ... ``node``, ``channel``: one map large, its numbers and what it reads
+    POST /api/runs/{id}/conv                ... ``layer``, ``channel``: a conv channel's arithmetic at every position,
+                                            the norm/activation/pool steps after it, the softmax of the logits
     GET  /api/runs/{id}/figures/{name}      a PNG from RUN/figures/ (names from the listing)
     GET  /api/runs/{id}/curves.png          learning curves drawn from metrics.csv
 
@@ -22,12 +28,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from cnnlab.app import analysis
-from cnnlab.app.catalog import Loader, Run, RunCatalog, default_loader
+from cnnlab.app import analysis, network
+from cnnlab.app.catalog import LoadedRun, Loader, Run, RunCatalog, default_loader
 from cnnlab.app.uploads import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PIXELS, BodySizeLimit, check_image
 from cnnlab.errors import CheckpointError, CnnlabError
 
@@ -114,6 +121,35 @@ def create_app(
         run = run_of(run_id)
         data = upload(image)
         return analysis.cam(catalog.load(run), data, target, invert)
+
+    def model_input(run: Run, image: UploadFile, invert: bool) -> tuple[LoadedRun, torch.Tensor]:
+        data = upload(image)  # reject bad uploads before loading a model
+        loaded = catalog.load(run)
+        return loaded, analysis.model_input(loaded, data, invert)
+
+    @app.post("/api/runs/{run_id}/graph")
+    def run_graph(run_id: str, image: UploadFile = File(...), invert: bool = Form(False),
+                  tiles: int = Form(network.TILES_PER_NODE)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return network.graph_view(loaded, x, max(1, tiles))
+
+    @app.post("/api/runs/{run_id}/graph/tiles")
+    def run_graph_tiles(run_id: str, image: UploadFile = File(...), invert: bool = Form(False), node: str = Form(...),
+                        start: int = Form(0), count: int = Form(64)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return network.node_tiles(loaded, x, node, max(0, start), max(1, count))
+
+    @app.post("/api/runs/{run_id}/tile")
+    def run_tile(run_id: str, image: UploadFile = File(...), invert: bool = Form(False), node: str = Form(...),
+                 channel: int = Form(0)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return network.tile_view(loaded, x, node, channel)
+
+    @app.post("/api/runs/{run_id}/conv")
+    def run_conv(run_id: str, image: UploadFile = File(...), invert: bool = Form(False), layer: str = Form(...),
+                 channel: int = Form(0)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return network.conv_view(loaded, x, layer, channel)
 
     @app.get("/api/runs/{run_id}/figures/{name}")
     def run_figure(run_id: str, name: str) -> FileResponse:
