@@ -22,6 +22,7 @@ from cnnlab.viz.inputs import ModelImage, prepare_image
 
 TOP_K = 5
 MAX_CHANNELS = 64  # activation maps drawn per layer
+RESPONSE_TILES = 16  # per-filter response tiles per layer (the filters card, beyond the first layer)
 MIN_SIDE = 160  # small pictures are enlarged (nearest neighbour) to at least this many pixels
 
 
@@ -93,6 +94,7 @@ def analyze(run: LoadedRun, data: bytes, inverted: bool = False) -> dict[str, An
                 "shape": list(a.shape),
                 "caption": a.caption(MAX_CHANNELS),
                 "image": _picture(a.mosaic(MAX_CHANNELS), ACTIVATION_CMAP),
+                "tiles": [data_url(png_bytes(t, ACTIVATION_CMAP, min_side=48)) for t in a.tiles(RESPONSE_TILES)],
             }
             for a in acts
         ],
