@@ -14,6 +14,9 @@ API (all answers JSON unless noted; errors are ``{"detail": "message"}``):
     POST /api/runs/{id}/tile                ... ``node``, ``channel``: one map large, its numbers and what it reads
     POST /api/runs/{id}/conv                ... ``layer``, ``channel``: a conv channel's arithmetic at every position,
                                             the norm/activation/pool steps after it, the softmax of the logits
+    POST /api/runs/{id}/classvis            form fields ``target``, ``steps``: a class visualisation (gradient ascent)
+    POST /api/runs/{id}/featvis             ``layer``, ``channel``, ``steps``: a channel's feature visualisation
+    POST /api/runs/{id}/fool                ``image``, ``invert``, ``target``: a fooling image and its perturbation
     GET  /api/runs/{id}/figures/{name}      a PNG from RUN/figures/ (names from the listing)
     GET  /api/runs/{id}/curves.png          learning curves drawn from metrics.csv
 
@@ -33,7 +36,7 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from cnnlab.app import analysis, network
+from cnnlab.app import analysis, network, neurons
 from cnnlab.app.catalog import LoadedRun, Loader, Run, RunCatalog, default_loader
 from cnnlab.app.uploads import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PIXELS, BodySizeLimit, check_image
 from cnnlab.errors import CheckpointError, CnnlabError
@@ -150,6 +153,19 @@ def create_app(
                  channel: int = Form(0)) -> dict[str, Any]:
         loaded, x = model_input(run_of(run_id), image, invert)
         return network.conv_view(loaded, x, layer, channel)
+
+    @app.post("/api/runs/{run_id}/classvis")
+    def run_classvis(run_id: str, target: int = Form(...), steps: int = Form(200)) -> dict[str, Any]:
+        return neurons.classvis(catalog.load(run_of(run_id)), target, steps)
+
+    @app.post("/api/runs/{run_id}/featvis")
+    def run_featvis(run_id: str, layer: str = Form(...), channel: int = Form(0), steps: int = Form(128)) -> dict[str, Any]:
+        return neurons.featvis(catalog.load(run_of(run_id)), layer, channel, steps)
+
+    @app.post("/api/runs/{run_id}/fool")
+    def run_fool(run_id: str, image: UploadFile = File(...), invert: bool = Form(False), target: int = Form(...)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return neurons.fool(loaded, x, target)
 
     @app.get("/api/runs/{run_id}/figures/{name}")
     def run_figure(run_id: str, name: str) -> FileResponse:
