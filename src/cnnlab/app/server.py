@@ -17,6 +17,8 @@ API (all answers JSON unless noted; errors are ``{"detail": "message"}``):
     POST /api/runs/{id}/classvis            form fields ``target``, ``steps``: a class visualisation (gradient ascent)
     POST /api/runs/{id}/featvis             ``layer``, ``channel``, ``steps``: a channel's feature visualisation
     POST /api/runs/{id}/fool                ``image``, ``invert``, ``target``: a fooling image and its perturbation
+    POST /api/runs/{id}/live                optional ``image``, ``invert``: status, per-step curves, first-layer
+                                            filters and the prediction of the run's latest weights (while it trains)
     GET  /api/runs/{id}/figures/{name}      a PNG from RUN/figures/ (names from the listing)
     GET  /api/runs/{id}/curves.png          learning curves drawn from metrics.csv
 
@@ -36,7 +38,7 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from cnnlab.app import analysis, network, neurons
+from cnnlab.app import analysis, live_view, network, neurons
 from cnnlab.app.catalog import LoadedRun, Loader, Run, RunCatalog, default_loader
 from cnnlab.app.uploads import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PIXELS, BodySizeLimit, check_image
 from cnnlab.errors import CheckpointError, CnnlabError
@@ -166,6 +168,14 @@ def create_app(
     def run_fool(run_id: str, image: UploadFile = File(...), invert: bool = Form(False), target: int = Form(...)) -> dict[str, Any]:
         loaded, x = model_input(run_of(run_id), image, invert)
         return neurons.fool(loaded, x, target)
+
+    @app.post("/api/runs/{run_id}/live")
+    def run_live(run_id: str, image: Optional[UploadFile] = File(None), invert: bool = Form(False)) -> dict[str, Any]:
+        run = run_of(run_id)
+        if image is None:
+            return live_view.live_view(run, catalog.load(run), None)
+        loaded, x = model_input(run, image, invert)
+        return live_view.live_view(run, loaded, x)
 
     @app.get("/api/runs/{run_id}/figures/{name}")
     def run_figure(run_id: str, name: str) -> FileResponse:

@@ -21,6 +21,7 @@ from cnnlab.inspect.flops import step_flops
 from cnnlab.numerics import Numerics
 from cnnlab.training import distributed
 from cnnlab.training.callbacks import Callbacks, StartEvent, StepEvent
+from cnnlab.training.live import LiveSnapshot
 from cnnlab.training.checkpoint import (FORMAT_VERSION, check_same_model, load_model, read_checkpoint, rng_state,
                                      save_checkpoint, set_rng_state)
 from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
@@ -144,7 +145,7 @@ def _start(cfg: TrainConfig, dist: distributed.Dist, run_path: Path | None, chec
         run.write_json("meta.json", s.meta)
         run.write_summary(s.model, (s.meta["in_channels"], *s.meta["input_size"]))
     run.write_env(dist.device, dist.world_size)
-    hooks = Callbacks(callbacks, enabled=dist.is_main)
+    hooks = Callbacks([*callbacks, LiveSnapshot()], enabled=dist.is_main)  # live.json + weights for the explorer
     with StopRequest() as stop:
         result = _loop(cfg, s, run, dist, stop, checkpoint, t_start, hooks)
     hooks("on_end", result)
