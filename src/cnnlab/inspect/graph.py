@@ -33,8 +33,9 @@ FUNCTION_KINDS: dict[Any, str] = {
     torch.cat: "cat", torch.flatten: "flatten",
     torch.relu: "act", torch.nn.functional.relu: "act", torch.sigmoid: "act", torch.nn.functional.gelu: "act",
     torch.nn.functional.adaptive_avg_pool2d: "pool", torch.nn.functional.max_pool2d: "pool",
-    torch.nn.functional.avg_pool2d: "pool",
+    torch.nn.functional.avg_pool2d: "pool", torch.max_pool2d: "pool",
 }
+POOL_ARGS = ("kernel_size", "stride", "padding")  # positional order of the pooling functions after the input
 METHOD_KINDS = {"flatten": "flatten", "view": "flatten", "reshape": "flatten", "mean": "pool", "relu": "act",
                 "sigmoid": "act", "add": "add", "mul": "mul"}
 
@@ -113,6 +114,15 @@ def _module_params(module: nn.Module) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if isinstance(v, (int, tuple, str))}
 
 
+def _pool_function_params(n: fx.Node) -> dict[str, Any]:
+    """kernel/stride/padding of ``F.max_pool2d(x, 2)``-style calls (stride defaults to the kernel)."""
+    given = {**dict(zip(POOL_ARGS, n.args[1:])), **{k: v for k, v in n.kwargs.items() if k in POOL_ARGS}}
+    if given.get("stride") in (None, [], ()):
+        given["stride"] = given.get("kernel_size")
+    given.setdefault("padding", 0)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in given.items() if isinstance(v, (int, tuple, list))}
+
+
 class _Body(nn.Module):
     """The model without its input-shape check (control flow fx cannot trace)."""
 
@@ -174,6 +184,8 @@ def trace_graph(model: nn.Module, x: torch.Tensor) -> NetGraph:
             kind, op, params = _module_kind(module), type(module).__name__, _module_params(module)
         elif n.op == "call_function":
             kind, op, params = FUNCTION_KINDS.get(n.target, "other"), _function_name(n.target), {}
+            if kind == "pool" and "adaptive" not in op:
+                params = _pool_function_params(n)
         else:
             kind, op, params = METHOD_KINDS.get(str(n.target), "other"), str(n.target), {}
         path = _strip(str(n.target)) if module is not None else None
