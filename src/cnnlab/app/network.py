@@ -21,7 +21,7 @@ from cnnlab.viz.grid import png_bytes, scale_tiles
 TILES_PER_NODE = 8     # channels drawn per column before "show all"
 SHOWN_INPUTS = 8       # input channels of a conv whose patches are listed; the rest are summed as one term
 BIG_SIDE = 280         # pixels of a map opened large
-STEP_KINDS = ("norm", "act", "pool")  # the layers a conv's animation follows, up to the first pool
+STEP_KINDS = ("norm", "act", "pool")  # the layers a conv's animation follows
 
 
 def _tile(values: torch.Tensor, min_side: int = 0) -> dict[str, Any]:
@@ -121,14 +121,18 @@ def _norm_affine(module: nn.Module, channel: int) -> dict[str, float] | None:
 
 
 def _following_steps(run: LoadedRun, graph: NetGraph, layer: str, channel: int) -> list[dict[str, Any]]:
-    """The norm / activation / pooling layers that read the conv's output one after the other."""
-    steps, current = [], layer
+    """The norm / activation / pooling layers that read the conv's output one after the other (through
+    one pooling: a conv-pool-norm-activation block is followed to its end)."""
+    steps: list[dict[str, Any]] = []
+    current = layer
     modules = dict(run.model.named_modules())
     while True:
         users = [n for n in graph.nodes if current in n.inputs]
         if len(users) != 1 or users[0].kind not in STEP_KINDS or len(users[0].inputs) != 1:
             return steps
         node = users[0]
+        if node.kind == "pool" and any(s["kind"] == "pool" for s in steps):
+            return steps  # the next block's pooling
         before, after = graph.values[current], graph.values[node.id]
         if before.dim() != 3 or after.dim() != 3:
             return steps
@@ -138,8 +142,6 @@ def _following_steps(run: LoadedRun, graph: NetGraph, layer: str, channel: int) 
         if node.kind == "norm" and node.module in modules:
             step["affine"] = _norm_affine(modules[node.module], channel)
         steps.append(step)
-        if node.kind == "pool":
-            return steps
         current = node.id
 
 

@@ -3,7 +3,7 @@
 "use strict";
 
 views.conv = (() => {
-  const view = { data: null, stage: 0, pos: 0, timer: null, stale: true, layer: null, channel: 0 };
+  const view = { data: null, stage: 0, pos: 0, timer: null, stale: true, layer: null, channel: 0, seq: 0 };
   const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   const MAP_PX = 200;       // canvas width of a map
   const MAX_LISTED = 16;    // window values written out for a pooling step
@@ -70,8 +70,11 @@ views.conv = (() => {
     if (!state.run || !state.image || !layer) return;
     stop();
     view.stale = false;
+    const seq = ++view.seq;  // a newer choice of layer or channel wins over a slower older answer
     try {
-      view.data = await api(runPath("/conv"), { method: "POST", body: imageForm({ layer, channel }) });
+      const data = await api(runPath("/conv"), { method: "POST", body: imageForm({ layer, channel }) });
+      if (seq !== view.seq) return;
+      view.data = data;
       view.layer = layer;
       view.channel = channel;
       view.stage = 0;
@@ -241,7 +244,10 @@ views.conv = (() => {
     $("conv-step").onclick = () => { stop(); advance(1); };
     $("conv-back").onclick = () => { stop(); advance(-1); };
     $("conv-play").onclick = play;
-    const reload = () => load($("conv-layer").value, Math.max(0, Number($("conv-channel").value) || 0));
+    const reload = () => {
+      const layer = $("conv-layer").value, channel = Math.max(0, Number($("conv-channel").value) || 0);
+      if (!view.data || layer !== view.layer || channel !== view.channel) load(layer, channel);  // a blur re-sends "change"
+    };
     $("conv-layer").onchange = reload;
     $("conv-channel").onchange = reload;
   });
