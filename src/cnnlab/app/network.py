@@ -40,8 +40,8 @@ def _label(node: GraphNode) -> str:
         return f"conv {k}{extra}"
     if node.kind == "pool":
         k = p.get("kernel_size", p.get("output_size"))
-        return f"{node.op.replace('2d', '')} {k if not isinstance(k, list) else 'x'.join(map(str, k))}"
-    return node.op if node.kind != "other" else f"{node.op}"
+        return f"{node.op.replace('2d', '')} {k if not isinstance(k, list) else 'x'.join(map(str, k))}".strip()
+    return node.op.replace("2d", "")
 
 
 def _tiles(graph: NetGraph, node: GraphNode, start: int, count: int) -> list[dict[str, Any]]:

@@ -110,7 +110,7 @@ views.conv = (() => {
     const top = i * d.stride[0], left = j * d.stride[1];
     const taps = [];
     for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) taps.push([top + a * d.dilation[0], left + b * d.dilation[1]]);
-    const inputs = el("div", "maps");
+    const inputs = el("div", d.padded_input.length <= 2 ? "maps few" : "maps");
     d.padded_input.forEach((m, c) => inputs.append(figureOf(mapCanvas(m, taps), `input ${d.input_channels[c]}`)));
     const arithmetic = el("div", "arithmetic");
     const sums = d.channel_sums[i][j];

@@ -27,7 +27,8 @@ views.network = (() => {
     for (const t of node.tiles) tiles.append(tileImg(node, t));
     box.append(tiles);
     if (node.channels > node.tiles.length) {
-      const more = el("button", "more small", `${node.tiles.length} of ${node.channels} · show all`);
+      const more = el("button", "more small", `+${node.channels - node.tiles.length} more`);
+      more.title = `${node.tiles.length} of ${node.channels} channels shown: show all`;
       more.onclick = () => expand(node, box, more);
       box.append(more);
     }
