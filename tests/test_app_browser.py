@@ -1,6 +1,7 @@
 """End to end: `cnnlab app` in a subprocess, driven in Debian's headless Chromium with Playwright."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -39,15 +40,21 @@ def server_runs(server):
     return server[1]
 
 
-@pytest.fixture()
-def page(server):
+@contextlib.contextmanager
+def browser_page(url: str, height: int = 1000):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(server[0])
+        page = browser.new_page(viewport={"width": 1280, "height": height})
+        page.goto(url)
         page.wait_for_function("document.getElementById('filter-layer').options.length > 0")  # run loaded
         yield page
         browser.close()
+
+
+@pytest.fixture()
+def page(server):
+    with browser_page(server[0]) as page:
+        yield page
 
 
 def shot(page, tmp_path: Path, name: str) -> None:
@@ -237,13 +244,8 @@ def live_server(tmp_path_factory):
 
 @pytest.fixture()
 def live_page(live_server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(live_server[0])
-        page.wait_for_function("document.getElementById('filter-layer').options.length > 0")
+    with browser_page(live_server[0], height=900) as page:
         yield page
-        browser.close()
 
 
 def curve_points(page) -> int:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import ConfigError
-from cnnlab.viz.conv_layers import forward_hooks, resolve_conv_layer
+from cnnlab.viz.conv_layers import resolve_conv_layer
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -83,6 +83,23 @@ def _ascent_step(x: torch.Tensor, lr: float) -> None:
         x.grad = None
 
 
+def _ascend(x: torch.Tensor, space: PixelSpace, objective: Callable[[torch.Tensor], torch.Tensor], *, steps: int,
+            lr: float, l2: float, blur_every: int, blur_sigma: float) -> float:
+    """``steps`` of gradient ascent on ``objective(x) - l2 * |x|^2``, keeping pixels valid and blurring
+    every ``blur_every`` steps; ``x`` is changed in place. Returns the objective at the first step."""
+    start = None
+    for t in range(steps):
+        value = objective(x)
+        start = float(value.detach()) if start is None else start
+        (value - l2 * (x ** 2).sum()).backward()
+        _ascent_step(x, lr)
+        with torch.no_grad():
+            x.copy_(space.clamp(x))
+            if blur_every and (t + 1) % blur_every == 0:
+                x.copy_(space.clamp(blur(x, blur_sigma)))
+    return start if start is not None else 0.0
+
+
 def class_visualisation(model: nn.Module, space: PixelSpace, target: int, *, steps: int = 200, lr: float = 0.1,
                         l2: float = 1e-2, jitter_px: int | None = None, blur_every: int = 4, blur_sigma: float = 0.7,
                         seed: int = 0) -> Optimised:
@@ -90,25 +107,15 @@ def class_visualisation(model: nn.Module, space: PixelSpace, target: int, *, ste
 
     ``jitter_px`` defaults to 1 pixel per 14 of the image side (2 for 28x28), at least 1."""
     gen = torch.Generator().manual_seed(seed)
-    device = space.mean.device
     x = space.noise(gen).requires_grad_(True)
     jitter_px = max(1, min(space.shape[1:]) // 14) if jitter_px is None else jitter_px
-    start = None
     with _frozen(model):
         _check_class(target, int(model(x.detach()).shape[1]))
-        for t in range(steps):
-            shifted, (dy, dx) = jitter(x, gen, jitter_px)
-            score = model(shifted)[0, target]
-            start = float(score.detach()) if start is None else start
-            (score - l2 * (x ** 2).sum()).backward()
-            _ascent_step(x, lr)
-            with torch.no_grad():
-                x.copy_(space.clamp(x))
-                if blur_every and (t + 1) % blur_every == 0:
-                    x.copy_(space.clamp(blur(x, blur_sigma)))
+        start = _ascend(x, space, lambda img: model(jitter(img, gen, jitter_px)[0])[0, target],
+                        steps=steps, lr=lr, l2=l2, blur_every=blur_every, blur_sigma=blur_sigma)
         with torch.no_grad():
-            end = float(model(x.to(device))[0, target])
-    return Optimised(display(space.to_pixels(x)), start or 0.0, end, steps)
+            end = float(model(x)[0, target])
+    return Optimised(display(space.to_pixels(x)), start, end, steps)
 
 
 def _channel_output(model: nn.Module, layer: str) -> nn.Module:
@@ -137,23 +144,15 @@ def feature_visualisation(model: nn.Module, space: PixelSpace, layer: str, chann
             raise ConfigError(f"{layer} has {out.shape[1] if out.dim() > 1 else 0} channels; channel {channel} does not exist")
         return out[0, channel].mean()
 
-    start = None
     try:
         with _frozen(model):
-            for t in range(steps):
-                value = objective(random_transform(jitter(x, gen, 1)[0], gen))
-                start = float(value.detach()) if start is None else start
-                (value - l2 * (x ** 2).sum()).backward()
-                _ascent_step(x, lr)
-                with torch.no_grad():
-                    x.copy_(space.clamp(x))
-                    if blur_every and (t + 1) % blur_every == 0:
-                        x.copy_(space.clamp(blur(x, blur_sigma)))
+            start = _ascend(x, space, lambda img: objective(random_transform(jitter(img, gen, 1)[0], gen)),
+                            steps=steps, lr=lr, l2=l2, blur_every=blur_every, blur_sigma=blur_sigma)
             with torch.no_grad():
                 end = float(objective(x))
     finally:
         handle.remove()
-    return Optimised(display(space.to_pixels(x)), start or 0.0, end, steps)
+    return Optimised(display(space.to_pixels(x)), start, end, steps)
 
 
 def fooling_image(model: nn.Module, space: PixelSpace, x: torch.Tensor, target: int, *, lr: float = 0.02,
