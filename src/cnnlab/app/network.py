@@ -18,7 +18,7 @@ from cnnlab.inspect.graph import GraphNode, NetGraph, trace_graph
 from cnnlab.viz.activations import ACTIVATION_CMAP
 from cnnlab.viz.grid import png_bytes, scale_tiles
 
-TILES_PER_NODE = 8     # channels drawn per column before "show all"
+TILES_PER_NODE = 6     # channels drawn per column before "show all" (the column then fits a laptop screen)
 SHOWN_INPUTS = 8       # input channels of a conv whose patches are listed; the rest are summed as one term
 BIG_SIDE = 280         # pixels of a map opened large
 STEP_KINDS = ("norm", "act", "pool")  # the layers a conv's animation follows

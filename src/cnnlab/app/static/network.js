@@ -2,17 +2,22 @@
 "use strict";
 
 views.network = (() => {
-  const view = { graph: null, selected: null, stale: true, values: null };
+  const view = { graph: null, selected: null, stale: true, values: null, seq: 0, loading: null };
   const KIND_NAMES = { input: "input", conv: "conv", act: "activation", pool: "pool", norm: "norm", linear: "linear",
     flatten: "flatten", add: "add (join)", cat: "concatenate (join)", mul: "multiply", other: "op" };
 
   async function load() {
     if (!state.run || !state.image) return;
+    if (view.loading === state.image) return;  // this image's graph is on its way
     view.stale = false;
+    view.loading = state.image;
+    const seq = ++view.seq;  // only the newest answer is drawn
     try {
-      view.graph = await api(runPath("/graph"), { method: "POST", body: imageForm() });
+      const graph = await api(runPath("/graph"), { method: "POST", body: imageForm() });
+      if (seq !== view.seq) return;
+      view.graph = graph;
       draw();
-    } catch (err) { showError(err.message); }
+    } catch (err) { showError(err.message); } finally { if (seq === view.seq) view.loading = null; }
   }
 
   function nodeBox(node) {
@@ -111,9 +116,30 @@ views.network = (() => {
     svg.replaceChildren();
     if (!view.graph) return;
     const boxes = Object.fromEntries([...content.querySelectorAll(".node")].map((b) => [b.dataset.node, b]));
+    const column = Object.fromEntries(view.graph.nodes.map((n) => [n.id, n.column]));
+    const bottom = {};  // column -> lowest box edge in it
+    for (const [id, b] of Object.entries(boxes)) {
+      const c = column[id];
+      bottom[c] = Math.max(bottom[c] ?? 0, anchor(b, "left")[1] + b.offsetHeight / 2);
+    }
+    let skips = 0;
     for (const node of view.graph.nodes) {
       for (const input of node.inputs) {
-        if (boxes[input] && boxes[node.id]) line(svg, anchor(boxes[input], "right"), anchor(boxes[node.id], "left"), "edge");
+        if (!boxes[input] || !boxes[node.id]) continue;
+        if (column[node.id] - column[input] > 1) {  // a branch that skips layers: drawn under the columns to its join
+          skips += 1;
+          const [x1, y1] = anchor(boxes[input], "right"), [x2, y2] = anchor(boxes[node.id], "left");
+          const b1 = y1 + boxes[input].offsetHeight / 2, b2 = y2 + boxes[node.id].offsetHeight / 2;
+          let y = 0;
+          for (let c = column[input]; c <= column[node.id]; c++) y = Math.max(y, bottom[c] ?? 0);
+          y += 14 + 8 * (skips % 4);
+          const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+          path.setAttribute("d", `M${x1 - 20},${b1} C${x1 - 20},${y} ${x1},${y} ${x1 + 20},${y} L${x2 - 20},${y} C${x2},${y} ${x2 + 20},${y} ${x2 + 20},${b2}`);
+          path.setAttribute("class", "edge skip");
+          svg.append(path);
+        } else {
+          line(svg, anchor(boxes[input], "right"), anchor(boxes[node.id], "left"), "edge");
+        }
       }
     }
     if (!view.selected) return;
@@ -170,7 +196,15 @@ views.network = (() => {
   });
 
   return {
-    onRun() { view.graph = null; view.stale = true; },
+    onRun() {
+      view.graph = null;
+      view.loading = null;
+      view.seq += 1;
+      view.stale = true;
+      $("graph").replaceChildren(el("p", "muted placeholder", "Draw or upload an image to see the network at work."));
+      $("graph-lines").replaceChildren();
+      $("tile-card").hidden = true;
+    },
     onImage() { view.stale = true; if (state.view === "network") load(); },
     onShow() { if (view.stale) load(); else requestAnimationFrame(drawLines); },
     select,
