@@ -91,6 +91,6 @@ def test_neuron_views_answer_with_pictures(client):
 
 def test_live_answer_of_a_completed_run_has_epoch_curves_and_a_prediction(client):
     data = client.post("/api/runs/digits-a/live", files=image_files()).json()
-    assert data["status"] == "completed" and len(data["top"]) == 3
+    assert data["status"] == "completed" and len(data["top"]) == 5
     assert [p[0] for p in data["curves"]["val_acc"]] == [10, 20, 30]
     assert data["curves"]["train_acc"][0] == [10, pytest.approx(0.7)]

@@ -19,7 +19,7 @@ from cnnlab.eval.runs import read_metrics
 from cnnlab.training.live import read_live
 from cnnlab.viz.conv_layers import conv_layers
 
-TOP_K = 3
+TOP_K = 5  # as the sidebar's prediction, which follows a running run
 
 
 def _pairs(rows: list[dict[str, Any]], x: str, y: str) -> list[list[float]]:

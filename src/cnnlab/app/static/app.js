@@ -173,7 +173,12 @@ function showPrediction(data) {
   $("polarity-note").hidden = !data.polarity_note;
   $("seen").src = data.input_image;
   $("seen-caption").textContent = `what the model sees (${state.run.input_size.join("×")})`;
-  $("topk").replaceChildren(...data.top.map((t) => {
+  showTopk($("topk"), data.top);
+}
+
+// A list of (class, probability) as name, bar and percentage rows.
+function showTopk(list, top) {
+  list.replaceChildren(...top.map((t) => {
     const li = document.createElement("li");
     li.innerHTML = '<span class="name"></span><span class="bar"><div></div></span><span class="pct"></span>';
     li.querySelector(".name").textContent = t.class;

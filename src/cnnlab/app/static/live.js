@@ -67,14 +67,8 @@ views.training = (() => {
       const when = data.snapshot_step != null && data.status === "running" ? ` after step ${data.snapshot_step}` : "";
       $("live-filters-caption").textContent = `${data.filters.caption}${when}`;
     }
-    $("live-topk").replaceChildren(...data.top.map((t) => {
-      const li = el("li");
-      li.innerHTML = '<span class="name"></span><span class="bar"><div></div></span><span class="pct"></span>';
-      li.querySelector(".name").textContent = t.class;
-      li.querySelector(".bar div").style.width = `${(100 * t.prob).toFixed(1)}%`;
-      li.querySelector(".pct").textContent = `${(100 * t.prob).toFixed(1)}%`;
-      return li;
-    }));
+    showTopk($("live-topk"), data.top.slice(0, 3));
+    if (data.status === "running" && data.top.length) showTopk($("topk"), data.top);  // the sidebar follows the training
   }
 
   function schedule() {
