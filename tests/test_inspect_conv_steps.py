@@ -66,7 +66,7 @@ def test_a_position_lists_patch_weights_sums_bias_and_the_models_value():
     np.testing.assert_allclose(step.channel_sums, (step.patch * step.weights).sum(axis=(1, 2)))
     assert step.value == pytest.approx(step.channel_sums.sum() + step.bias)
     assert step.value == pytest.approx(step.model_output, abs=1e-5)
-    assert step.bias == pytest.approx(float(model.second.bias[2]))
+    assert step.bias == pytest.approx(float(model.second.bias.detach()[2]))
     hidden = F.pad(torch.relu(model.first(x)), (1, 1, 1, 1))[0].detach().numpy()
     np.testing.assert_allclose(step.patch, hidden[:, 2:5, 6:9], rtol=1e-6)  # origin = (1*2, 3*2) in the padded input
 
