@@ -174,8 +174,10 @@ ROUTE_TEMPLATES = [
     "/api/runs/{x}", "/api/runs/{x}/filters", "/api/runs/{x}/curves.png", "/api/runs/{x}/figures/confusion_matrix.png",
     "/api/runs/digits-a/figures/{x}", "/api/runs/digits-a/filters?layer={x}", "/static/{x}",
     "/api/runs/digits-a/figures/notes.txt", "/api/runs?path={x}", "/api/runs/digits-a?path=/etc/passwd",
-    "/api/runs/{x}/analyze", "/{x}",
+    "/api/runs/{x}/analyze", "/{x}", *(f"/api/runs/{{x}}/{name}" for name in (
+        "graph", "graph/tiles", "tile", "conv", "classvis", "featvis", "fool", "live")),
 ]
+POST_ROUTES = ("/analyze", "/graph", "/graph/tiles", "/tile", "/conv", "/classvis", "/featvis", "/fool", "/live")
 FIXED_PATHS = ["/static/../../secret.txt", "/static/../../../../../../etc/passwd", "/api/runs/../../secret.txt",
                "/../secret.txt", "/api/runs/digits-a/figures/../../secret.txt", "//etc/passwd"]
 
@@ -189,7 +191,7 @@ def test_path_traversal_in_every_route_parameter_is_refused(server):
     port, _, _ = server
     leaks = []
     for path in _attempts():
-        method = "POST" if path.endswith("/analyze") else "GET"
+        method = "POST" if path.endswith(POST_ROUTES) else "GET"
         body, headers = multipart(digit_png()) if method == "POST" else (None, {})
         status, text = request(port, method, path, body, headers)
         if SECRET.encode() in text or b"root:" in text:
@@ -210,6 +212,10 @@ def test_uploaded_file_names_and_form_fields_are_not_paths(server):
     body, headers = multipart(digit_png(), extra={"target": "../../secret.txt"})
     status, _ = request(port, "POST", "/api/runs/digits-a/cam", body, headers)
     assert status == 422  # target must be an integer class index
+    for route, field in (("tile", "node"), ("graph/tiles", "node"), ("conv", "layer"), ("featvis", "layer")):
+        body, headers = multipart(digit_png(), extra={field: "../../secret.txt", "channel": "0", "target": "0"})
+        status, text = request(port, "POST", f"/api/runs/digits-a/{route}", body, headers)
+        assert status == 400 and SECRET.encode() not in text, (route, status)  # a name looked up, never a path
     assert not list(runs.parent.rglob("evil.png"))
 
 
@@ -220,7 +226,9 @@ def test_every_route_of_the_app_is_covered_by_the_traversal_attempts(tmp_path):
     routes = {getattr(r, "path", None) for r in app.routes}
     tested = {"/", "/static", "/api/runs", "/api/runs/{run_id}", "/api/runs/{run_id}/filters",
               "/api/runs/{run_id}/analyze", "/api/runs/{run_id}/cam", "/api/runs/{run_id}/figures/{name}",
-              "/api/runs/{run_id}/curves.png"}
+              "/api/runs/{run_id}/curves.png", "/api/runs/{run_id}/graph", "/api/runs/{run_id}/graph/tiles",
+              "/api/runs/{run_id}/tile", "/api/runs/{run_id}/conv", "/api/runs/{run_id}/classvis",
+              "/api/runs/{run_id}/featvis", "/api/runs/{run_id}/fool", "/api/runs/{run_id}/live"}
     assert routes == tested
 
 

@@ -2,7 +2,6 @@
 run folder's layout as one type, and a run's status (completed, running, interrupted)."""
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -10,8 +9,6 @@ import pytest
 
 from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.runs import LIVE_FILE, LIVE_SECONDS, RunDir, resolve_run, run_status
-from cnnlab.training.callbacks import StartEvent, StepEvent
-from cnnlab.training.heartbeat import BEAT_SECONDS, Heartbeat
 from eval_support import write_fake_run
 
 
@@ -67,40 +64,8 @@ def test_run_status_completed_running_interrupted(tmp_path):
     stale = time.time() - LIVE_SECONDS - 5
     os.utime(stopped / LIVE_FILE, (stale, stale))
     assert run_status(stopped) == "interrupted"  # a heartbeat that stopped: killed or crashed
+    os.utime(stopped / LIVE_FILE)
+    (stopped / LIVE_FILE).write_text('{"status": "interrupted"}')
+    assert run_status(stopped) == "interrupted"  # a fresh heartbeat that says it stopped (Ctrl-C)
     (stopped / "checkpoints" / "last.pt").unlink()
     assert run_status(stopped) == "no checkpoint"
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_the_heartbeat_beats_every_few_seconds_and_stops_at_the_end(tmp_path):
-    run, clock = RunDir(tmp_path / "r"), _Clock()
-    beat = Heartbeat(run, clock)
-    beat.on_start(StartEvent(run.path, None, 100, 10, 10, 0))
-    live = run.path / LIVE_FILE
-    assert json.loads(live.read_text())["step"] == 0 and run_status(run) == "running"
-
-    def step(n):
-        beat.on_step(StepEvent(n, 100, 0, 1.0, 1.0, 0.5, 0.1, 10.0, None))
-        return json.loads(live.read_text())["step"]
-
-    clock.now = BEAT_SECONDS / 2
-    assert step(1) == 0  # too soon after the last beat: not rewritten
-    clock.now = BEAT_SECONDS
-    assert step(2) == 2
-    beat.on_end(None)
-    assert not live.exists()
-
-
-def test_a_training_leaves_no_heartbeat_and_is_completed(tmp_path):
-    import cnnlab
-
-    result = cnnlab.train("linear", "digits", epochs=0.2, batch_size=64, threads=1, report=False, quiet=True,
-                          run_dir=str(tmp_path / "r"))
-    assert not (result.run_dir / LIVE_FILE).exists() and run_status(result.run_dir) == "completed"

@@ -13,7 +13,7 @@ from torch import nn
 from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.viz.activations import activations_figure, capture_activations
 from cnnlab.viz.cam import explain, explanation_figure, grad_cam, resolve_class, saliency
-from cnnlab.viz.conv_layers import conv_layers, execution_order, last_conv_layer, resolve_conv_layer
+from cnnlab.inspect.conv_layers import conv_layers, execution_order, last_conv_layer, resolve_conv_layer
 from cnnlab.viz.filters import filter_grid, filters_figure
 from cnnlab.viz.grid import mosaic, png_bytes, save_figure, scale_tiles
 

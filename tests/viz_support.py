@@ -94,12 +94,12 @@ def digit_png(size: int = 64) -> bytes:
     return png(img)
 
 
-def write_zoo_run(folder: Path, model: str = "fastnet_small", *, seed: int = 0) -> Path:
+def write_zoo_run(folder: Path, model: str = "fastnet_small", *, seed: int = 0, classes: list[str] | None = None) -> Path:
     """A run folder holding an untrained zoo model, loadable by `cnnlab.load_model` (no training)."""
     from cnnlab.models import create_model
     from cnnlab.runs import save_checkpoint
 
-    meta = {**digits_meta(), "model": model}
+    meta = {**digits_meta(), "model": model, **({"classes": classes} if classes else {})}
     write_run(folder, meta=meta, checkpoint=False, figures=False)
     torch.manual_seed(seed)
     net = create_model(model, num_classes=10, in_channels=1, input_size=(8, 8))

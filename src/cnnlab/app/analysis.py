@@ -15,13 +15,14 @@ from cnnlab.app.catalog import LoadedRun
 from cnnlab.eval.predict import polarity_note
 from cnnlab.viz.activations import ACTIVATION_CMAP, capture_activations
 from cnnlab.viz.cam import explain, overlay
-from cnnlab.viz.conv_layers import conv_layers
+from cnnlab.inspect.conv_layers import conv_layers
 from cnnlab.viz.filters import filter_grid
 from cnnlab.viz.grid import png_bytes
 from cnnlab.viz.inputs import ModelImage, prepare_image
 
 TOP_K = 5
 MAX_CHANNELS = 64  # activation maps drawn per layer
+RESPONSE_TILES = 16  # per-filter response tiles per layer (the filters card, beyond the first layer)
 MIN_SIDE = 160  # small pictures are enlarged (nearest neighbour) to at least this many pixels
 
 
@@ -52,6 +53,11 @@ def _device(run: LoadedRun) -> torch.device:
 
 def _image(run: LoadedRun, data: bytes, inverted: bool) -> ModelImage:
     return prepare_image(data, run.meta, device=_device(run), inverted=inverted)
+
+
+def model_input(run: LoadedRun, data: bytes, inverted: bool = False) -> torch.Tensor:
+    """The upload as the model's normalized (1, C, H, W) input."""
+    return _image(run, data, inverted).x
 
 
 def _cam(run: LoadedRun, img: ModelImage, target: int | None) -> tuple[dict[str, Any], np.ndarray]:
@@ -88,6 +94,7 @@ def analyze(run: LoadedRun, data: bytes, inverted: bool = False) -> dict[str, An
                 "shape": list(a.shape),
                 "caption": a.caption(MAX_CHANNELS),
                 "image": _picture(a.mosaic(MAX_CHANNELS), ACTIVATION_CMAP),
+                "tiles": [data_url(png_bytes(t, ACTIVATION_CMAP, min_side=48)) for t in a.tiles(RESPONSE_TILES)],
             }
             for a in acts
         ],

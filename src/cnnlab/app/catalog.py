@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cnnlab.errors import ConfigError
-from cnnlab.runs import load_model, read_json, resolve_run, run_state
+from cnnlab.runs import SNAPSHOT_FILE, load_model, read_json, resolve_run, run_status
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Run:
     checkpoint: Path
     meta: dict[str, Any]
     results: dict[str, Any]
-    state: str = "completed"  # or "interrupted": a checkpoint of a run that did not finish (cnnlab.runs.run_state)
+    state: str = "completed"  # or "running", "interrupted" (`cnnlab.runs.run_status`)
 
     def figures(self) -> dict[str, Path]:
         """The report's figures (RUN/figures/*.png) by file name."""
@@ -86,6 +86,15 @@ def find_runs(source: Path) -> list[tuple[str, Path]]:
     return list(found.items())
 
 
+def _weights(folder: Path, state: str) -> Path | None:
+    """The weights the explorer shows: a running run's latest live snapshot, else its checkpoint."""
+    snapshot = folder / SNAPSHOT_FILE
+    if state == "running" and snapshot.is_file():
+        return snapshot
+    checkpoint = resolve_run(folder).checkpoint
+    return checkpoint if checkpoint is not None else (snapshot if snapshot.is_file() else None)
+
+
 class RunCatalog:
     """The runs under one folder, re-scanned on `refresh` (new runs appear without a restart)."""
 
@@ -104,14 +113,15 @@ class RunCatalog:
         for run_id, folder in find_runs(self.source):
             try:
                 meta = read_json(folder / "meta.json")
-                checkpoint = resolve_run(folder).checkpoint
+                state = run_status(folder)
+                checkpoint = _weights(folder, state)
                 results = read_json(folder / "results.json")
             except (OSError, ValueError, json.JSONDecodeError) as err:
                 log.warning("skipping %s: %s", folder, err)
                 continue
             if meta.get("kind", "cnn") != "cnn" or checkpoint is None:
                 continue  # feature runs and runs that never saved a checkpoint have no network to show
-            runs[run_id] = Run(run_id, folder, checkpoint, meta, results, run_state(folder).state)
+            runs[run_id] = Run(run_id, folder, checkpoint, meta, results, state)
         self._runs = runs
         return list(runs.values())
 

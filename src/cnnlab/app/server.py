@@ -8,6 +8,17 @@ API (all answers JSON unless noted; errors are ``{"detail": "message"}``):
     POST /api/runs/{id}/analyze             form fields ``image``, ``invert``: top-k, activation maps, Grad-CAM,
                                             a note when the image looks of inverted polarity
     POST /api/runs/{id}/cam                 form fields ``image``, ``target``, ``invert``: Grad-CAM for a class
+    POST /api/runs/{id}/graph               form fields ``image``, ``invert``, ``tiles``: the network as a graph of
+                                            feature maps (fx trace, or module order when tracing fails)
+    POST /api/runs/{id}/graph/tiles         ... ``node``, ``start``, ``count``: more channel tiles of one node
+    POST /api/runs/{id}/tile                ... ``node``, ``channel``: one map large, its numbers and what it reads
+    POST /api/runs/{id}/conv                ... ``layer``, ``channel``: a conv channel's arithmetic at every position,
+                                            the norm/activation/pool steps after it, the softmax of the logits
+    POST /api/runs/{id}/classvis            form fields ``target``, ``steps``: a class visualisation (gradient ascent)
+    POST /api/runs/{id}/featvis             ``layer``, ``channel``, ``steps``: a channel's feature visualisation
+    POST /api/runs/{id}/fool                ``image``, ``invert``, ``target``: a fooling image and its perturbation
+    POST /api/runs/{id}/live                optional ``image``, ``invert``: status, per-step curves, first-layer
+                                            filters and the prediction of the run's latest weights (while it trains)
     GET  /api/runs/{id}/figures/{name}      a PNG from RUN/figures/ (names from the listing)
     GET  /api/runs/{id}/curves.png          learning curves drawn from metrics.csv
 
@@ -22,12 +33,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from cnnlab.app import analysis
-from cnnlab.app.catalog import Loader, Run, RunCatalog, default_loader
+from cnnlab.app import analysis, live_view, network, neurons
+from cnnlab.app.catalog import LoadedRun, Loader, Run, RunCatalog, default_loader
 from cnnlab.app.uploads import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PIXELS, BodySizeLimit, check_image
 from cnnlab.errors import CheckpointError, CnnlabError
 
@@ -114,6 +126,56 @@ def create_app(
         run = run_of(run_id)
         data = upload(image)
         return analysis.cam(catalog.load(run), data, target, invert)
+
+    def model_input(run: Run, image: UploadFile, invert: bool) -> tuple[LoadedRun, torch.Tensor]:
+        data = upload(image)  # reject bad uploads before loading a model
+        loaded = catalog.load(run)
+        return loaded, analysis.model_input(loaded, data, invert)
+
+    @app.post("/api/runs/{run_id}/graph")
+    def run_graph(run_id: str, image: UploadFile = File(...), invert: bool = Form(False),
+                  tiles: int = Form(network.TILES_PER_NODE)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return network.graph_view(loaded, x, max(1, tiles))
+
+    @app.post("/api/runs/{run_id}/graph/tiles")
+    def run_graph_tiles(run_id: str, image: UploadFile = File(...), invert: bool = Form(False), node: str = Form(...),
+                        start: int = Form(0), count: int = Form(64)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return network.node_tiles(loaded, x, node, max(0, start), max(1, count))
+
+    @app.post("/api/runs/{run_id}/tile")
+    def run_tile(run_id: str, image: UploadFile = File(...), invert: bool = Form(False), node: str = Form(...),
+                 channel: int = Form(0)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return network.tile_view(loaded, x, node, channel)
+
+    @app.post("/api/runs/{run_id}/conv")
+    def run_conv(run_id: str, image: UploadFile = File(...), invert: bool = Form(False), layer: str = Form(...),
+                 channel: int = Form(0)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return network.conv_view(loaded, x, layer, channel)
+
+    @app.post("/api/runs/{run_id}/classvis")
+    def run_classvis(run_id: str, target: int = Form(...), steps: int = Form(200)) -> dict[str, Any]:
+        return neurons.classvis(catalog.load(run_of(run_id)), target, steps)
+
+    @app.post("/api/runs/{run_id}/featvis")
+    def run_featvis(run_id: str, layer: str = Form(...), channel: int = Form(0), steps: int = Form(128)) -> dict[str, Any]:
+        return neurons.featvis(catalog.load(run_of(run_id)), layer, channel, steps)
+
+    @app.post("/api/runs/{run_id}/fool")
+    def run_fool(run_id: str, image: UploadFile = File(...), invert: bool = Form(False), target: int = Form(...)) -> dict[str, Any]:
+        loaded, x = model_input(run_of(run_id), image, invert)
+        return neurons.fool(loaded, x, target)
+
+    @app.post("/api/runs/{run_id}/live")
+    def run_live(run_id: str, image: Optional[UploadFile] = File(None), invert: bool = Form(False)) -> dict[str, Any]:
+        run = run_of(run_id)
+        if image is None:
+            return live_view.live_view(run, catalog.load(run), None)
+        loaded, x = model_input(run, image, invert)
+        return live_view.live_view(run, loaded, x)
 
     @app.get("/api/runs/{run_id}/figures/{name}")
     def run_figure(run_id: str, name: str) -> FileResponse:

@@ -6,7 +6,7 @@ from typing import Any, List, Optional
 
 import typer
 
-viz_app = typer.Typer(help="Pictures of what a network learned: filters, activation maps, Grad-CAM, templates.", no_args_is_help=True)
+viz_app = typer.Typer(help="Pictures of what a network learned: filters, activation maps, Grad-CAM, templates, class and feature visualisations, fooling images.", no_args_is_help=True)
 
 RUN_ARG = typer.Argument(..., help="A run folder written by `cnnlab train`, or a checkpoint .pt file.")
 IMAGE_ARG = typer.Argument(..., help="An image file (PNG, JPEG, ...); it is resized and normalized as for `cnnlab predict`.")
@@ -103,6 +103,97 @@ def templates_command(
     templates = templates_from_run(run, which=which)
     default = run / "figures" / "templates.png" if run.is_dir() else Path("templates.png")
     _done(save_figure(templates_figure(templates, ncols=ncols), out or default))
+
+
+CLASS_OPT = typer.Option(..., "--class", "-c", help="Class by index or name.")
+STEPS_HELP = "Gradient steps (each a forward and backward pass on one image)."
+SEED_OPT = typer.Option(0, "--seed", help="Seed of the starting noise and the random jitter.")
+
+
+def _space(loaded: Any) -> Any:
+    from cnnlab.viz.input_opt import PixelSpace
+
+    return PixelSpace.of(loaded.meta, device=next(loaded.model.parameters()).device)
+
+
+def _picture(image: Any, path: Path, cmap: Optional[str] = "gray") -> Path:
+    from cnnlab.viz.grid import png_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(image, cmap if image.ndim == 2 else None, min_side=224))
+    return path
+
+
+@viz_app.command("classvis")
+def classvis_command(
+    run: Path = RUN_ARG,
+    target: str = CLASS_OPT,
+    steps: int = typer.Option(200, "--steps", min=1, help=STEPS_HELP),
+    l2: float = typer.Option(1e-2, "--l2", min=0.0, help="L2 penalty on the image (keeps it from growing without bound)."),
+    seed: int = SEED_OPT,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: classvis-CLASS.png here)."),
+    device: str = DEVICE_OPT,
+) -> None:
+    """The input a class likes best: gradient ascent on its score from noise, with L2, blur and jitter (cs231n A3)."""
+    from cnnlab.viz.cam import resolve_class
+    from cnnlab.viz.neurons import class_visualisation
+
+    loaded = _load(run, device)
+    classes = [str(c) for c in loaded.meta["classes"]]
+    index = resolve_class(target, classes)
+    result = class_visualisation(loaded.model, _space(loaded), index, steps=steps, l2=l2, seed=seed)
+    typer.echo(f"class score of {classes[index]}: {result.start:.3g} -> {result.end:.3g} after {steps} steps")
+    _done(_picture(result.image, out or Path(f"classvis-{_slug(classes[index])}.png")))
+
+
+@viz_app.command("featvis")
+def featvis_command(
+    run: Path = RUN_ARG,
+    layer: str = typer.Option(..., "--layer", "-l", help="Layer (module path, e.g. a conv layer from `cnnlab viz filters`)."),
+    channel: int = typer.Option(0, "--channel", "-k", min=0, help="Output channel of that layer."),
+    steps: int = typer.Option(128, "--steps", min=1, help=STEPS_HELP),
+    seed: int = SEED_OPT,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: featvis-LAYER-CHANNEL.png here)."),
+    device: str = DEVICE_OPT,
+) -> None:
+    """The input one channel responds to most, optimised under random jitter, scale and rotation."""
+    from cnnlab.viz.neurons import feature_visualisation
+
+    loaded = _load(run, device)
+    result = feature_visualisation(loaded.model, _space(loaded), layer, channel, steps=steps, seed=seed)
+    typer.echo(f"mean activation of {layer} channel {channel}: {result.start:.3g} -> {result.end:.3g} after {steps} steps")
+    _done(_picture(result.image, out or Path(f"featvis-{_slug(layer)}-{channel}.png")))
+
+
+@viz_app.command("fool")
+def fool_command(
+    run: Path = RUN_ARG,
+    image: Path = IMAGE_ARG,
+    target: str = CLASS_OPT,
+    max_steps: int = typer.Option(500, "--max-steps", min=1, help="Give up after this many steps."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write: original, perturbation (magnified), fooling image (default: fool-IMAGE-CLASS.png here)."),
+    device: str = DEVICE_OPT,
+) -> None:
+    """A fooling image: the smallest step-by-step change to IMAGE that makes the model answer --class."""
+    import numpy as np
+
+    from cnnlab.viz.cam import resolve_class
+    from cnnlab.viz.grid import scale_tiles
+    from cnnlab.viz.inputs import prepare_image
+    from cnnlab.viz.neurons import fooling_image
+
+    loaded = _load(run, device)
+    classes = [str(c) for c in loaded.meta["classes"]]
+    index = resolve_class(target, classes)
+    x = prepare_image(image, loaded.meta, device=device).x
+    result = fooling_image(loaded.model, _space(loaded), x, index, max_steps=max_steps)
+    verdict = "fooled" if result.success else f"not fooled after {result.steps} steps"
+    typer.echo(f"{classes[result.original_class]} -> {classes[result.fooled_class]} (p={result.target_prob:.3f} for "
+               f"{classes[index]}), {verdict}; perturbation L2 {result.l2:.3g}, max {255 * result.linf:.1f}/255")
+    gap = np.ones((result.original.shape[0], 2, *result.original.shape[2:]))
+    delta = scale_tiles(result.delta[None], "symmetric")[0]
+    strip = np.concatenate([result.original, gap, delta, gap, result.fooled], axis=1)
+    _done(_picture(strip, out or Path(f"fool-{_slug(image.stem)}-{_slug(classes[index])}.png")))
 
 
 def register(app: typer.Typer) -> None:

@@ -12,11 +12,11 @@ from cnnlab.runs.checkpoint import (FORMAT_VERSION, check_same_model, load_weigh
 from cnnlab.runs.folder import (CHECKPOINT_NAMES, RunDir, RunTarget, find_runs, pick_run, read_json, read_text,
                                 resolve_run)
 from cnnlab.runs.load import LoadedModel, load_model
-from cnnlab.runs.status import LIVE_FILE, LIVE_SECONDS, RUN_STATES, RunState, run_state, run_status
+from cnnlab.runs.status import LIVE_FILE, LIVE_SECONDS, RUN_STATES, SNAPSHOT_FILE, RunState, run_state, run_status
 
 __all__ = [
     "CHECKPOINT_NAMES", "FORMAT_VERSION", "LIVE_FILE", "LIVE_SECONDS", "LoadedModel", "RUN_STATES", "RunDir",
     "RunState", "RunTarget", "check_same_model", "find_runs", "load_model", "load_weights", "model_weights",
     "pick_run", "read_checkpoint", "read_json", "read_text", "resolve_run", "run_state", "run_status",
-    "save_checkpoint", "save_safetensors",
+    "save_checkpoint", "save_safetensors", "SNAPSHOT_FILE",
 ]

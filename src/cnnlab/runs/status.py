@@ -10,24 +10,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnlab.runs.folder import CHECKPOINT_NAMES, RunDir
+from cnnlab.runs.folder import CHECKPOINT_NAMES, RunDir, read_json
 
 RUN_STATES = ("completed", "running", "interrupted", "no checkpoint")
-LIVE_FILE = "live.json"     # the training process's heartbeat: step, total steps, epoch, time
+LIVE_FILE = "live.json"     # the training process's heartbeat: status, step, total steps, curves, time
 LIVE_SECONDS = 30.0         # a heartbeat older than this is a stopped run's
+SNAPSHOT_FILE = "live/weights.pt"  # the latest weights of a running run, for the explorer's live view
 
 
 def run_status(run: str | Path | RunDir, *, now: float | None = None) -> str:
     """"completed" (results.json says so), "running" (a fresh heartbeat), "interrupted" (a checkpoint
-    but neither: stopped or crashed) or "no checkpoint" (stopped before its first checkpoint)."""
+    or live weights but neither: stopped or crashed) or "no checkpoint" (stopped before its first checkpoint)."""
     run = run if isinstance(run, RunDir) else RunDir(run, writer=False)
     results = run.results()
     if results and results.get("status", "completed") == "completed":  # results.json is written at the end
         return "completed"
     live = run.path / LIVE_FILE
     if live.is_file() and (time.time() if now is None else now) - live.stat().st_mtime <= LIVE_SECONDS:
-        return "running"
-    return "interrupted" if any(run.checkpoint(n).is_file() for n in CHECKPOINT_NAMES) else "no checkpoint"
+        if read_json(live).get("status", "running") == "running":  # a stop writes its own status at once
+            return "running"
+    kept = [run.checkpoint(n) for n in CHECKPOINT_NAMES] + [run.path / SNAPSHOT_FILE]  # the snapshot: to look at
+    return "interrupted" if any(path.is_file() for path in kept) else "no checkpoint"
 
 
 @dataclass(frozen=True)

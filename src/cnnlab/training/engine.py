@@ -26,9 +26,9 @@ from cnnlab.numerics import Numerics
 from cnnlab.runs import FORMAT_VERSION, RunDir, check_same_model, load_model, read_checkpoint, resolve_run, save_checkpoint
 from cnnlab.training import distributed
 from cnnlab.training.callbacks import Callbacks, StartEvent, StepEvent
+from cnnlab.training.live import LiveSnapshot
 from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
 from cnnlab.training.divergence import DivergenceWatch
-from cnnlab.training.heartbeat import Heartbeat
 from cnnlab.training.optim import total_steps
 from cnnlab.training.progress import TrainProgress, epoch_line
 from cnnlab.training.rng import rng_state, set_rng_state
@@ -166,7 +166,7 @@ def _start(cfg: TrainConfig, dist: distributed.Dist, run_path: Path | None, chec
         run.write_json("meta.json", s.meta)
         write_summary(run, s.model, (s.meta["in_channels"], *s.meta["input_size"]))
     run.write_json("env.json", environment(dist.device, dist.world_size))
-    hooks = Callbacks([Heartbeat(run), *callbacks], enabled=dist.is_main)
+    hooks = Callbacks([*callbacks, LiveSnapshot()], enabled=dist.is_main)  # live.json + weights for the explorer
     with StopRequest() as stop:
         result = _loop(cfg, s, run, dist, stop, checkpoint, t_start, hooks)
     hooks("on_end", result)

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from cnnlab.errors import ShapeError
-from cnnlab.viz.conv_layers import forward_hooks, require_conv_layers, resolve_conv_layer
+from cnnlab.inspect.conv_layers import forward_hooks, require_conv_layers, resolve_conv_layer
 from cnnlab.viz.grid import Panel, mosaic, panels_figure, scale_tiles
 
 ACTIVATION_CMAP = "viridis"

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from cnnlab.errors import ConfigError, ShapeError
-from cnnlab.viz.conv_layers import last_conv_layer, resolve_conv_layer
+from cnnlab.inspect.conv_layers import last_conv_layer, resolve_conv_layer
 from cnnlab.viz.grid import Panel, panels_figure, to_rgb
 
 HEAT_CMAP = "jet"

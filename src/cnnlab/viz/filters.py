@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from torch import nn
 
-from cnnlab.viz.conv_layers import require_conv_layers, resolve_conv_layer
+from cnnlab.inspect.conv_layers import require_conv_layers, resolve_conv_layer
 from cnnlab.viz.grid import Panel, mosaic, panels_figure, scale_tiles
 
 SIGNED_CMAP = "RdBu_r"

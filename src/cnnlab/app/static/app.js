@@ -2,7 +2,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { run: null, image: null, seq: 0 };
+const state = { run: null, image: null, seq: 0, view: "overview", activations: [] };
+// views register here: onRun(run) after a run is chosen, onImage() after a new image is analysed,
+// onShow() when their tab opens
+const views = {};
 const FIGURE_TITLES = {
   "learning_curves.png": "Learning curves",
   "confusion_matrix.png": "Confusion matrix (test set)",
@@ -44,12 +47,28 @@ async function loadRuns() {
     showError(`No trained runs in ${data.source}: train one with \`cnnlab train\`, then reload.`);
     return;
   }
-  for (const run of data.runs) {
-    const unfinished = run.state === "completed" ? "" : ` (${run.state})`;
-    select.append(option(run.id, `${run.id} — ${run.model} on ${run.dataset}${unfinished}`));
-  }
+  for (const run of data.runs) select.append(option(run.id, runLabel(run)));
   select.onchange = () => selectRun(select.value);
   await selectRun(data.runs[0].id);
+}
+
+function runLabel(run) {
+  const mark = { running: " ● running", interrupted: " (interrupted)" }[run.state] || "";
+  return `${run.id} — ${run.model} on ${run.dataset}${mark}`;
+}
+
+// New runs (and state changes: running -> completed) appear without a reload.
+async function refreshRuns() {
+  const data = await api("/api/runs");
+  const select = $("run-select");
+  const chosen = select.value;
+  select.replaceChildren(...data.runs.map((run) => option(run.id, runLabel(run))));
+  if (data.runs.some((r) => r.id === chosen)) select.value = chosen;
+  return data.runs;
+}
+
+function callViews(method, ...args) {
+  for (const view of Object.values(views)) if (view[method]) view[method](...args);
 }
 
 async function selectRun(id) {
@@ -57,8 +76,10 @@ async function selectRun(id) {
   const run = await api(`/api/runs/${encodeURIComponent(id)}`);
   state.run = run;
   const acc = run.test_acc != null ? ` · test accuracy ${(100 * run.test_acc).toFixed(1)}%` : "";
-  const unfinished = run.state === "completed" ? ""
-    : ` · ${run.state}: the run did not finish, this is its last checkpoint (cnnlab train --resume continues it)`;
+  const unfinished = {
+    completed: "",
+    running: " · running: training now, the views show its latest snapshot",
+  }[run.state] ?? ` · ${run.state}: the run did not finish, this is its last checkpoint (cnnlab train --resume continues it)`;
   $("run-info").textContent =
     `${run.model} · ${run.dataset} · ${run.num_classes} classes · input ${run.in_channels}×${run.input_size.join("×")}${acc}${unfinished}`;
   const layers = $("filter-layer");
@@ -72,6 +93,7 @@ async function selectRun(id) {
   $("filters").removeAttribute("src");
   $("filters-caption").textContent = run.conv_layers.length ? "" : "No conv layers: for a linear model, `cnnlab viz templates` shows what it learned.";
   if (run.conv_layers.length) await loadFilters(run.conv_layers[0].name);
+  callViews("onRun", run);
   if (state.image) await analyze(state.image);
 }
 
@@ -80,6 +102,7 @@ async function loadFilters(layer) {
     const data = await api(`/api/runs/${encodeURIComponent(state.run.id)}/filters?layer=${encodeURIComponent(layer)}`);
     $("filters").src = data.image;
     $("filters-caption").textContent = data.caption;
+    showResponses();
   } catch (err) { showError(err.message); }
 }
 
@@ -133,7 +156,10 @@ async function analyze(image) {
     showPrediction(data);
     showCam(data.cam);
     showActivations(data.activations);
+    state.activations = data.activations;
+    showResponses();
     $("cam-class").value = "";
+    callViews("onImage");
   } catch (err) {
     if (seq === state.seq) showError(err.message);
   } finally {
@@ -147,7 +173,12 @@ function showPrediction(data) {
   $("polarity-note").hidden = !data.polarity_note;
   $("seen").src = data.input_image;
   $("seen-caption").textContent = `what the model sees (${state.run.input_size.join("×")})`;
-  $("topk").replaceChildren(...data.top.map((t) => {
+  showTopk($("topk"), data.top);
+}
+
+// A list of (class, probability) as name, bar and percentage rows.
+function showTopk(list, top) {
+  list.replaceChildren(...top.map((t) => {
     const li = document.createElement("li");
     li.innerHTML = '<span class="name"></span><span class="bar"><div></div></span><span class="pct"></span>';
     li.querySelector(".name").textContent = t.class;
@@ -176,6 +207,20 @@ function showActivations(layers) {
   $("activations").replaceChildren(...(layers.length
     ? layers.map((a) => figure(a.image, a.caption))
     : [note("This model has no conv layers, so no activation maps.")]));
+}
+
+// Beyond the first layer, each filter is shown by the map it makes from the current image.
+function showResponses() {
+  const layer = $("filter-layer").value;
+  const first = state.run && state.run.conv_layers.length && layer === state.run.conv_layers[0].name;
+  const act = state.activations.find((a) => a.layer === layer);
+  $("responses").hidden = first || !act || !act.tiles;
+  if ($("responses").hidden) return;
+  $("response-tiles").replaceChildren(...act.tiles.map((t, k) => {
+    const fig = figure(t, `filter ${k}`);
+    fig.className = "response";
+    return fig;
+  }));
 }
 
 async function refreshCam() {
@@ -261,7 +306,15 @@ function setupUpload() {
   });
 }
 
+function showView(name) {
+  state.view = name;
+  for (const t of document.querySelectorAll(".view-tab")) t.classList.toggle("active", t.dataset.view === name);
+  for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== `view-${name}`;
+  if (views[name] && views[name].onShow) views[name].onShow();
+}
+
 function setupTabs() {
+  for (const tab of document.querySelectorAll(".view-tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", () => {
       for (const t of document.querySelectorAll(".tab")) t.classList.toggle("active", t === tab);
@@ -270,7 +323,35 @@ function setupTabs() {
   }
 }
 
-setupTabs();
-setupCanvas();
-setupUpload();
-loadRuns().catch((err) => showError(`Could not load the runs: ${err.message}`));
+// the other scripts (network.js, conv.js, ...) register their views first
+window.addEventListener("DOMContentLoaded", () => {
+  setupTabs();
+  setupCanvas();
+  setupUpload();
+  loadRuns().catch((err) => showError(`Could not load the runs: ${err.message}`));
+});
+
+// ---- shared by the views ---------------------------------------------------------
+// A number as a student reads it: 4 significant digits, no trailing zeros.
+function fmtNum(v) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (Number.isInteger(v)) return String(v);
+  const text = Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toPrecision(4);
+  return text.includes("e") ? text : String(parseFloat(text));
+}
+
+// A form with the current image plus fields, for the POST endpoints that run the model on it.
+function imageForm(extra = {}) {
+  return formWith(state.image, Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, String(v)])));
+}
+
+function runPath(suffix) {
+  return `/api/runs/${encodeURIComponent(state.run.id)}${suffix}`;
+}
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
