@@ -129,6 +129,13 @@ class ModelSummary:
         Console(file=buffer, width=240, color_system=None, legacy_windows=False).print(self.table())
         return buffer.getvalue().rstrip() + "\n" + self.totals_text()
 
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from cnnlab.notebook.display import summary_html
+        return summary_html(self)
+
 
 def summary(
     model: nn.Module,
