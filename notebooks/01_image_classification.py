@@ -26,8 +26,9 @@ import cnnlab
 from cnnlab.viz.grid import figure_png
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
-EPOCHS = 0.05 if QUICK else 2          # passes over the 54,000 training images
-LIMIT = 300 if QUICK else 6000         # images per split for the hand-crafted features
+DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset
+EPOCHS = 0.3 if QUICK else 2           # passes over the 54,000 training images
+LIMIT = 200 if QUICK else 6000         # images per split for the hand-crafted features
 RUNS = "runs"
 
 # %% [markdown]
@@ -35,7 +36,7 @@ RUNS = "runs"
 # To the computer an image is a `C x H x W` array of numbers: here 1 channel of 28x28 bytes (0..255).
 
 # %%
-data = cnnlab.load_dataset("fashion-mnist")
+data = cnnlab.load_dataset(DATA, image_size=SIZE)
 images, labels = data.train.images, data.train.labels        # uint8 (N, 1, 28, 28), int64 (N,)
 print(images.shape, images.dtype, "classes:", data.classes)
 print(images[0, 0, 10:16, 10:16])                              # a 6x6 patch of the first image
@@ -53,7 +54,7 @@ plt.show()
 # be drawn as an image: the class's template (每个类别的模板). `live=True` draws the curves as it trains.
 
 # %%
-linear = cnnlab.train("linear", "fashion-mnist", epochs=EPOCHS, lr=0.05, out=RUNS, name="linear", report=False, live=True)
+linear = cnnlab.train("linear", DATA, image_size=SIZE, epochs=EPOCHS, lr=0.05, out=RUNS, name="linear", report=False, live=True)
 linear
 
 # %%
@@ -66,7 +67,7 @@ Image(figure_png(templates_figure(templates_from_run(linear.run_dir))))
 # `f = W2 max(0, W1 x)`: a hidden layer of ReLU units between the pixels and the scores.
 
 # %%
-mlp = cnnlab.train("mlp", "fashion-mnist", epochs=EPOCHS, lr=0.1, out=RUNS, name="mlp", report=False, live=True)
+mlp = cnnlab.train("mlp", DATA, image_size=SIZE, epochs=EPOCHS, lr=0.1, out=RUNS, name="mlp", report=False, live=True)
 mlp
 
 # %% [markdown]
@@ -81,13 +82,14 @@ from cnnlab.features import FeatureRunConfig, run_features
 
 feature_acc = {}
 for method in ("pixels", "color-hist", "hog", "bovw"):
-    result = run_features(FeatureRunConfig(method, "fashion-mnist", classifier="svm", limit=LIMIT, use_cache=not QUICK),
+    result = run_features(FeatureRunConfig(method, DATA, classifier="svm", limit=LIMIT, image_size=SIZE,
+                                           use_cache=not QUICK),
                           f"{RUNS}/features-{method}", show_progress=False)
     feature_acc[method] = result.results["test_acc"]
     print(f"{method:10s} {result.meta['feature_dim']:6,} numbers per image  test accuracy {result.results['test_acc']:.2%}")
 
 # %%
-cnn = cnnlab.train("lenet5_relu", "fashion-mnist", epochs=EPOCHS, lr=0.1, out=RUNS, name="cnn", report=False, live=True)
+cnn = cnnlab.train("lenet5_relu", DATA, image_size=SIZE, epochs=EPOCHS, lr=0.1, out=RUNS, name="cnn", report=False, live=True)
 rows = [(f"{m} + linear SVM ({LIMIT:,} training images)", a) for m, a in feature_acc.items()]
 rows += [("linear classifier on pixels", linear.results["test_acc"]), ("2-layer MLP", mlp.results["test_acc"]),
          ("CNN (LeNet-5, ReLU)", cnn.results["test_acc"])]

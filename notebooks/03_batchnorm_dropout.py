@@ -16,6 +16,7 @@ import cnnlab
 from cnnlab import scratch
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
+DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset
 torch.manual_seed(0)
 
 # %% [markdown]
@@ -87,10 +88,10 @@ def small_cnn(norm: bool, drop_rate: float) -> nn.Sequential:
     )
 
 
-data = cnnlab.load_dataset("fashion-mnist")
+data = cnnlab.load_dataset(DATA, image_size=SIZE)
 loader = cnnlab.make_loader(data.train, batch_size=256, shuffle=True, mean=data.mean, std=data.std, seed=0)
 test = cnnlab.make_loader(data.test, batch_size=1000, shuffle=False, mean=data.mean, std=data.std)
-steps = 20 if QUICK else 600                   # 600 steps of 256 images: about 3 epochs
+steps = 5 if QUICK else 600                    # 600 steps of 256 images: about 3 epochs
 test_batches = 1 if QUICK else 10              # of 1,000 test images
 
 

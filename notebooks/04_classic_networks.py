@@ -23,6 +23,7 @@ import cnnlab
 from cnnlab.errors import CheckpointError
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
+DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset
 RUNS = Path("runs")
 TRAIN_HERE = ["lenet", "lenet-relu"]   # add names to train more here (see the time estimates below)
 
@@ -72,7 +73,7 @@ results = {}
 for name in TRAIN_HERE:
     settings = dict(BOOK[name][0])
     if QUICK:
-        settings["epochs"] = 0.05
+        settings.update(data=DATA, image_size=SIZE, epochs=0.3)
     elif name.startswith("lenet"):
         settings["epochs"] = 5          # 10 in the book; 5 keeps this notebook within 5 minutes on 2 cores
     run_dir = RUNS / f"course-{name}"

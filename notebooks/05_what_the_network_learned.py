@@ -15,7 +15,8 @@ import cnnlab
 from cnnlab.viz.grid import figure_png
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
-result = cnnlab.train("fastnet_small", "fashion-mnist", epochs=0.1 if QUICK else 3, out="runs", name="learned",
+DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset
+result = cnnlab.train("fastnet_small", DATA, image_size=SIZE, epochs=0.3 if QUICK else 3, out="runs", name="learned",
                       report=False, live=True)
 
 # %% [markdown]
@@ -44,7 +45,7 @@ Image(figure_png(filters_figure(filter_grid(model))))
 # %%
 from cnnlab.viz.activations import activations_figure, capture_activations
 
-data = cnnlab.load_dataset("fashion-mnist")
+data = cnnlab.load_dataset(DATA, image_size=SIZE)
 loader = cnnlab.make_loader(data.test, batch_size=8, shuffle=False, mean=data.mean, std=data.std)
 x, y = next(iter(loader))
 image = x[:1]                                            # (1, 1, 28, 28), normalized

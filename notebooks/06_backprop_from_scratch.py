@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from cnnlab import scratch
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
+DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset
 rng = np.random.default_rng(0)
 
 # %% [markdown]
@@ -81,15 +82,15 @@ print("backward max difference", np.abs(dx - xt.grad.numpy()).max())
 # %%
 import cnnlab
 
-data = cnnlab.load_dataset("fashion-mnist")
+data = cnnlab.load_dataset(DATA, image_size=SIZE)
 n = 300 if QUICK else 5000
-images = data.train.images[:n].numpy().astype(np.float64) / 255.0     # (n, 1, 28, 28) on 0..1
+images = data.train.images[:n].numpy().astype(np.float64) / 255.0     # (n, 1, H, W) on 0..1
 labels = data.train.labels[:n].numpy()
 test_images = data.test.images[:1000].numpy().astype(np.float64) / 255.0
 test_labels = data.test.labels[:1000].numpy()
 mean, std = images.mean(), images.std()
-net = scratch.scratch_convnet(1, 28, 10, filters=8, hidden=64)
+net = scratch.scratch_convnet(1, images.shape[-1], 10, filters=8, hidden=64)
 history = scratch.fit(net, (images - mean) / std, labels, epochs=1 if QUICK else 3, batch_size=50, lr=0.05)
 for stats in history:
     print(stats)
-print(f"test accuracy on 1,000 images: {scratch.accuracy(net, (test_images - mean) / std, test_labels):.2%}")
+print(f"test accuracy on {len(test_labels):,} images: {scratch.accuracy(net, (test_images - mean) / std, test_labels):.2%}")

@@ -49,7 +49,7 @@ class LiveTraining:
 
         self.run_dir, self._total, self._per_epoch = event.run_dir, event.total_steps, max(event.steps_per_epoch, 1)
         self._epochs_planned, self._done_at_start = event.epochs, event.start_step
-        self._start = time.perf_counter()
+        self._start = self._last_draw = time.perf_counter()
         if event.start_step:
             self._load_history()
         self.handle = display(HTML(self._html(with_curves=False)), display_id=True)
