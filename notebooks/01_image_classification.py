@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 1. Image classification (图像分类): from pixels to a CNN
 #
@@ -27,8 +43,8 @@ from cnnlab.viz.grid import figure_png
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
 DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset
-EPOCHS = 0.3 if QUICK else 2           # passes over the 54,000 training images
-LIMIT = 200 if QUICK else 6000         # images per split for the hand-crafted features
+EPOCHS = 0.3 if QUICK else 1           # passes over the 54,000 training images
+LIMIT = 200 if QUICK else 3000         # images per split for the hand-crafted features
 RUNS = "runs"
 
 # %% [markdown]

@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 3. Batch normalization (批标准化) and dropout (丢弃法): training versus evaluation
 #
@@ -91,7 +107,7 @@ def small_cnn(norm: bool, drop_rate: float) -> nn.Sequential:
 data = cnnlab.load_dataset(DATA, image_size=SIZE)
 loader = cnnlab.make_loader(data.train, batch_size=256, shuffle=True, mean=data.mean, std=data.std, seed=0)
 test = cnnlab.make_loader(data.test, batch_size=1000, shuffle=False, mean=data.mean, std=data.std)
-steps = 5 if QUICK else 600                    # 600 steps of 256 images: about 3 epochs
+steps = 5 if QUICK else 400                    # 400 steps of 256 images: about 2 epochs
 test_batches = 1 if QUICK else 10              # of 1,000 test images
 
 

@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 4. From LeNet to ResNet: the classic networks on Fashion-MNIST
 #
@@ -75,7 +91,7 @@ for name in TRAIN_HERE:
     if QUICK:
         settings.update(data=DATA, image_size=SIZE, epochs=0.3)
     elif name.startswith("lenet"):
-        settings["epochs"] = 5          # 10 in the book; 5 keeps this notebook within 5 minutes on 2 cores
+        settings["epochs"] = 3          # 10 in the book; 3 keeps this notebook within 5 minutes on 2 cores
     run_dir = RUNS / f"course-{name}"
     if (run_dir / "results.json").exists():
         print(f"{run_dir} is already trained; delete it to train again")

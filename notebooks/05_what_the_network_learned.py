@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 5. What the network learned (滤波器学到了什么)
 #
@@ -16,7 +32,7 @@ from cnnlab.viz.grid import figure_png
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
 DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset
-result = cnnlab.train("fastnet_small", DATA, image_size=SIZE, epochs=0.3 if QUICK else 3, out="runs", name="learned",
+result = cnnlab.train("fastnet_small", DATA, image_size=SIZE, epochs=0.3 if QUICK else 2, out="runs", name="learned",
                       report=False, live=True)
 
 # %% [markdown]

@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 6. Backpropagation from scratch (反向传播)
 #
@@ -90,7 +106,7 @@ test_images = data.test.images[:1000].numpy().astype(np.float64) / 255.0
 test_labels = data.test.labels[:1000].numpy()
 mean, std = images.mean(), images.std()
 net = scratch.scratch_convnet(1, images.shape[-1], 10, filters=8, hidden=64)
-history = scratch.fit(net, (images - mean) / std, labels, epochs=1 if QUICK else 3, batch_size=50, lr=0.05)
+history = scratch.fit(net, (images - mean) / std, labels, epochs=1 if QUICK else 2, batch_size=50, lr=0.05)
 for stats in history:
     print(stats)
 print(f"test accuracy on {len(test_labels):,} images: {scratch.accuracy(net, (test_images - mean) / std, test_labels):.2%}")

@@ -19,7 +19,9 @@ from typing import Any
 
 from cnnlab.training.callbacks import StartEvent, StepEvent
 
-DEFAULT_EVERY_S = 1.0   # seconds between redraws: each PNG costs ~50-100 ms on a small CPU
+DEFAULT_EVERY_S = 1.0   # shortest time between redraws, seconds
+DRAW_SHARE = 0.15       # at most this share of the time goes to drawing (a PNG takes 0.1-1.5 s on a busy CPU)
+MAX_POINTS = 400        # per-step curves are thinned to about this many points before drawing
 
 
 class LiveTraining:
@@ -30,6 +32,7 @@ class LiveTraining:
         self.handle: Any = None
         self.draws = 0
         self._last_draw = 0.0
+        self._draw_cost = 0.0
         self._start = 0.0
         self.steps: list[float] = []         # x of each step point, in epochs
         self.losses: list[float] = []        # each batch's loss, nats
@@ -59,7 +62,8 @@ class LiveTraining:
         self.steps.append(event.step / self._per_epoch)
         self.losses.append(event.loss)
         self.lrs.append(event.lr)
-        if time.perf_counter() - self._last_draw >= self.every:
+        wait = max(self.every, self._draw_cost / DRAW_SHARE)
+        if time.perf_counter() - self._last_draw >= wait:
             self.draw()
 
     def on_epoch(self, row: dict[str, Any]) -> None:
@@ -79,10 +83,12 @@ class LiveTraining:
     def draw(self) -> None:
         from IPython.display import HTML
 
+        start = time.perf_counter()
         if self.handle is not None:
             self.handle.update(HTML(self._html(with_curves=bool(self.steps))))
             self.draws += 1
         self._last_draw = time.perf_counter()
+        self._draw_cost = self._last_draw - start
 
     def _html(self, *, with_curves: bool) -> str:
         body = self._progress()
@@ -90,7 +96,7 @@ class LiveTraining:
             png = base64.b64encode(self.figure_png()).decode("ascii")
             body += f'<img class="curves" alt="training curves" src="data:image/png;base64,{png}"/>'
         if self._footer:
-            body += f'<div class="footer"><b>{html.escape(self._footer)}</b></div>'
+            body += f'<div class="footer"><b>{html.escape(self._footer, quote=False)}</b></div>'
         return f'<div class="cnnlab-live">{body}</div>'
 
     def _progress(self) -> str:
@@ -113,8 +119,11 @@ class LiveTraining:
         from cnnlab.viz.grid import figure_png
 
         fig = Figure(figsize=(11, 2.8))
+        fig.subplots_adjust(left=0.05, right=0.99, bottom=0.18, top=0.88, wspace=0.22)
         loss_ax, acc_ax, lr_ax = fig.subplots(1, 3)
-        loss_ax.plot(self.steps, self.losses, lw=0.6, alpha=0.5, label="batch")
+        thin = max(1, len(self.steps) // MAX_POINTS)
+        steps = self.steps[::thin]
+        loss_ax.plot(steps, self.losses[::thin], lw=0.6, alpha=0.5, label="batch")
         ends = [r["epoch"] for r in self.epochs]
         loss_ax.plot(ends, [r["train_loss"] for r in self.epochs], "o-", label="train (epoch)")
         val = [(r["epoch"], r["val_loss"], r["val_acc"]) for r in self.epochs if r.get("val_acc") is not None]
@@ -124,7 +133,7 @@ class LiveTraining:
         acc_ax.plot(ends, [r["train_acc"] for r in self.epochs], "o-", label="train")
         if self._event is not None:
             acc_ax.plot([self.steps[-1]], [self._event.train_acc], "x", color="gray", label="train (so far)")
-        lr_ax.plot(self.steps, self.lrs)
+        lr_ax.plot(steps, self.lrs[::thin])
         for ax, title in ((loss_ax, "loss (nats)"), (acc_ax, "accuracy"), (lr_ax, "learning rate")):
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("epoch", fontsize=9)
@@ -133,7 +142,6 @@ class LiveTraining:
             ax.grid(alpha=0.3)
         loss_ax.legend(fontsize=8)
         acc_ax.legend(fontsize=8, loc="lower right")
-        fig.tight_layout()
         return figure_png(fig, dpi=80)
 
     def _load_history(self) -> None:
