@@ -107,13 +107,21 @@ results["lenet"] if "lenet" in results else None
 # trains them, with the epochs this CPU would take at the cost above.
 
 # %%
+def cli_flag(key: str, value) -> str:
+    """A setting as `cnnlab train` takes it: --batch-size 256, --nesterov / --no-nesterov."""
+    flag = key.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{flag}" if value else f"--no-{flag}"
+    return f"--{flag} {value}"
+
+
 rows = []
 for name, (settings, book_acc) in BOOK.items():
     try:
         run = cnnlab.open_run(RUNS / f"course-{name}")
         ours = f"{run.results['test_acc']:.3f} ({run.results['epochs']:g} epochs)" if run.results else run.state.state
     except CheckpointError:
-        flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items() if k != "model")
+        flags = " ".join(cli_flag(k, v) for k, v in settings.items() if k != "model")
         ours = f"not trained: cnnlab train {settings['model']} {flags} --run-dir runs/course-{name}"
     params, macs = cost[name]
     rows.append((name, f"{params:,}", f"{macs / 1e6:.1f}", "" if book_acc is None else f"{book_acc:.3f}", ours))
