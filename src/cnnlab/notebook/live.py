@@ -109,8 +109,8 @@ class LiveTraining:
         if e is not None:
             parts += [f"loss {e.train_loss:.4f}", f"acc {e.train_acc:.2%}", f"{e.images_per_s:,.0f} img/s"]
         parts.append(f"{elapsed:.0f} s" + (f", {eta:.0f} s left" if eta is not None and done < self._total else ""))
-        return (f'<div class="progress"><progress value="{done}" max="{max(self._total, 1)}" style="width:50%"></progress> '
-                f'<span style="font-family:monospace">{html.escape("  ".join(parts))}</span></div>')
+        return (f'<div class="progress"><progress value="{done}" max="{max(self._total, 1)}" style="width:100%;max-width:860px">'
+                f'</progress><div style="font-family:monospace">{html.escape("  ".join(parts))}</div></div>')
 
     def figure_png(self) -> bytes:
         """Loss, accuracy and learning rate against epochs, as PNG bytes (no pyplot state)."""
