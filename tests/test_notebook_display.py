@@ -197,5 +197,6 @@ def test_live_view_redraws_progress_and_curves_in_place(tmp_path, monkeypatch):
     assert 'value="4" max="4"' in handle.shown[-1] and "step 4/4" in handle.shown[-1]
     assert 'src="data:image/png;base64,' in handle.shown[-1]
     result = type("R", (), {"status": "interrupted", "run_dir": tmp_path, "results": {}})()
-    live.on_end(result)
+    with pytest.raises(KeyboardInterrupt, match="Continue with cnnlab.train"):
+        live.on_end(result)
     assert "checkpoints/last.pt" in handle.shown[-1] and f"cnnlab.train(resume={str(tmp_path)!r}" in handle.shown[-1]

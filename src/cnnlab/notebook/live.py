@@ -7,8 +7,9 @@ percent of a run. The same output updates in JupyterLab, classic Notebook, VS Co
 ``nbclient`` run, and is kept in the saved notebook.
 
 Interrupting the kernel (the stop button, or ``I, I``) sends SIGINT: the trainer saves
-``checkpoints/last.pt`` at the step boundary and returns a TrainResult with status "interrupted",
-which the view reports with the line that resumes it.
+``checkpoints/last.pt`` at the step boundary; the view then shows the line that resumes the run and
+raises KeyboardInterrupt, so the cell stops as any interrupted cell does (the cells after it in a
+"Run All" do not start).
 """
 from __future__ import annotations
 
@@ -74,9 +75,11 @@ class LiveTraining:
         if result.status == "interrupted":
             self._footer = (f"Interrupted: saved {result.run_dir}/checkpoints/last.pt. "
                             f"Continue with cnnlab.train(resume={str(result.run_dir)!r}, live=True)")
-        else:
-            acc = result.results.get("test_acc", result.results.get("eval_acc"))
-            self._footer = f"Done: {result.results.get('eval_split') or 'test'} accuracy {acc:.2%}" if acc is not None else "Done"
+            self.draw()
+            # everything is saved: now stop the cell (and a "Run All") as any interrupted cell stops
+            raise KeyboardInterrupt(self._footer)
+        acc = result.results.get("test_acc", result.results.get("eval_acc"))
+        self._footer = f"Done: {result.results.get('eval_split') or 'test'} accuracy {acc:.2%}" if acc is not None else "Done"
         self.draw()
 
     # --- drawing --------------------------------------------------------------------------------
