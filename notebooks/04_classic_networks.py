@@ -104,7 +104,7 @@ results["lenet"] if "lenet" in results else None
 # %% [markdown]
 # ## Our results beside the book's
 # Test accuracy of every run folder `runs/course-<name>` that exists; the others show the command that
-# trains them, with the epochs this CPU would take at the cost above.
+# trains them (at the cost above, the larger ones take up to hours per epoch on a 2-core CPU).
 
 # %%
 def cli_flag(key: str, value) -> str:
