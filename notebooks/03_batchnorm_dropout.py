@@ -91,7 +91,7 @@ print("mean over many draws (expected 1):", drop(torch.ones(1000, 1000)).mean().
 # %% [markdown]
 # ## The same network with and without them
 # LeNet's layers with ReLU, once plain, once with batch norm after each convolution and dropout in the
-# classifier. A few epochs on Fashion-MNIST; batch norm usually lets the same learning rate train faster.
+# classifier. About one epoch on Fashion-MNIST; batch norm usually lets the same learning rate train faster.
 
 # %%
 def small_cnn(norm: bool, drop_rate: float) -> nn.Sequential:
@@ -107,7 +107,7 @@ def small_cnn(norm: bool, drop_rate: float) -> nn.Sequential:
 data = cnnlab.load_dataset(DATA, image_size=SIZE)
 loader = cnnlab.make_loader(data.train, batch_size=256, shuffle=True, mean=data.mean, std=data.std, seed=0)
 test = cnnlab.make_loader(data.test, batch_size=1000, shuffle=False, mean=data.mean, std=data.std)
-steps = 5 if QUICK else 400                    # 400 steps of 256 images: about 2 epochs
+steps = 5 if QUICK else 200                    # 200 steps of 256 images: about 1 epoch
 test_batches = 1 if QUICK else 10              # of 1,000 test images
 
 
