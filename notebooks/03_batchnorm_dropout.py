@@ -33,7 +33,7 @@ from cnnlab import scratch
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
 DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset
-torch.manual_seed(0)
+_ = torch.manual_seed(0)
 
 # %% [markdown]
 # ## Batch normalization (批标准化)
