@@ -91,7 +91,7 @@ for name in TRAIN_HERE:
     if QUICK:
         settings.update(data=DATA, image_size=SIZE, epochs=0.3)
     elif name.startswith("lenet"):
-        settings["epochs"] = 3          # 10 in the book; 3 keeps this notebook within 5 minutes on 2 cores
+        settings["epochs"] = 2          # 10 in the book; 2 keeps this notebook within 5 minutes on 2 cores
     run_dir = RUNS / f"course-{name}"
     if (run_dir / "results.json").exists():
         print(f"{run_dir} is already trained; delete it to train again")
