@@ -17,9 +17,10 @@
 # %% [markdown]
 # # 5. What the network learned (滤波器学到了什么)
 #
-# A small CNN trained on Fashion-MNIST, then opened up: its evaluation (accuracy, per-class scores,
-# confusion matrix), the filters (滤波器) of its first convolution layer, the activation maps (激活图)
-# one image produces, and where it looks when it decides: Grad-CAM and gradient saliency.
+# LeNet-5 (with ReLU and max pooling) trained on Fashion-MNIST, then opened up: its evaluation
+# (accuracy, per-class scores, confusion matrix), the filters (滤波器) of its first convolution layer,
+# the activation maps (激活图) one image produces, and where it looks when it decides: Grad-CAM and
+# gradient saliency.
 
 # %%
 import os
@@ -32,7 +33,7 @@ from cnnlab.viz.grid import figure_png
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
 DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset
-result = cnnlab.train("fastnet_small", DATA, image_size=SIZE, epochs=0.3 if QUICK else 2, out="runs", name="learned",
+result = cnnlab.train("lenet5_relu", DATA, image_size=SIZE, epochs=0.3 if QUICK else 2, out="runs", name="learned",
                       report=False, live=True)
 
 # %% [markdown]
