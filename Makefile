@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.cnnlab-installed
 
-.PHONY: setup demo test test-slow bench data browser clean
+.PHONY: setup demo test test-slow bench data browser notebooks notebooks-sync clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ test: setup browser
 
 test-slow: setup browser
 	$(PY) -m pytest -n 2 -q -m slow
+
+# JupyterLab on the course's notebooks (the notebook extra comes with `make setup`'s '.[all]').
+notebooks: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+# After editing a notebook's .py (or .ipynb) outside JupyterLab: update its pair, outputs cleared.
+notebooks-sync: setup
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/[0-9][0-9]_*.ipynb
 
 bench: setup
 	$(PY) benchmarks/run_all.py

@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "run_features": "cnnlab.features", "FeatureRunConfig": "cnnlab.features",
     "evaluate": "cnnlab.eval", "predict": "cnnlab.eval", "write_report": "cnnlab.eval", "compare_runs": "cnnlab.eval",
     "export_run": "cnnlab.export",
+    "open_run": "cnnlab.notebook",
 }
 
 __all__ = ["__version__", *_EXPORTS]

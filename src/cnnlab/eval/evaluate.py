@@ -44,6 +44,14 @@ class EvalResult:
     mistakes: list[Mistake] = field(default_factory=list)
     split_note: str = ""  # why this split was evaluated when none was asked for (no test split)
 
+    def __repr__(self) -> str:
+        from cnnlab.notebook.display import eval_text
+        return eval_text(self)
+
+    def _repr_html_(self) -> str:
+        from cnnlab.notebook.display import eval_html
+        return eval_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no tensors, no images)."""
         return {

@@ -293,6 +293,13 @@ class ConvReport:
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from cnnlab.notebook.display import conv_html
+        return conv_html(self)
+
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))

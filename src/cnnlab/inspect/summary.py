@@ -126,8 +126,16 @@ class ModelSummary:
         from rich.console import Console
 
         buffer = io.StringIO()
-        Console(file=buffer, width=240, color_system=None, legacy_windows=False).print(self.table())
+        # force_jupyter=False: in a notebook rich would display the table instead of writing it to the buffer
+        Console(file=buffer, width=240, color_system=None, legacy_windows=False, force_jupyter=False).print(self.table())
         return buffer.getvalue().rstrip() + "\n" + self.totals_text()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from cnnlab.notebook.display import summary_html
+        return summary_html(self)
 
 
 def summary(

@@ -69,6 +69,14 @@ class ConvExplanation:
     output: np.ndarray     # (H_out, W_out), from torch
     steps: tuple[ConvStep, ...]
 
+    def __repr__(self) -> str:
+        from cnnlab.notebook.display import explain_conv_text
+        return explain_conv_text(self)
+
+    def _repr_html_(self) -> str:
+        from cnnlab.notebook.display import explain_conv_html
+        return explain_conv_html(self)
+
 
 @dataclass(frozen=True)
 class PoolStep:
@@ -93,6 +101,14 @@ class PoolExplanation:
     padding: int
     output: np.ndarray     # (C, H_out, W_out), from torch
     steps: tuple[PoolStep, ...]
+
+    def __repr__(self) -> str:
+        from cnnlab.notebook.display import explain_pool_text
+        return explain_pool_text(self)
+
+    def _repr_html_(self) -> str:
+        from cnnlab.notebook.display import explain_pool_html
+        return explain_pool_html(self)
 
 
 # --------------------------------------------------------------------------------------------

@@ -57,6 +57,13 @@ class TrainResult:
     model: nn.Module | None = None       # the evaluated model (best weights, EMA if kept), eval mode
     exit_code: int = 0                   # what the CLI exits with (130/143 after SIGINT/SIGTERM)
 
+    def __repr__(self) -> str:
+        return f"TrainResult({self.status}: {self.run_dir})"
+
+    def _repr_html_(self) -> str:
+        from cnnlab.notebook import open_run
+        return open_run(self.run_dir)._repr_html_()
+
 
 @dataclass
 class Position:
@@ -85,7 +92,8 @@ class EpochSums:
 
 
 def train(model: str | None = None, data: str | None = None, *, config: Any = None, recipe: str | None = None,
-          resume: str | Path | None = None, callbacks: Iterable[Any] = (), **overrides: Any) -> TrainResult:
+          resume: str | Path | None = None, callbacks: Iterable[Any] = (), live: bool = False,
+          **overrides: Any) -> TrainResult:
     """Train ``model`` on ``data`` and write a run folder; the same as ``cnnlab train``.
 
     Settings, later wins: defaults < ``recipe`` (a name from ``cnnlab train --list-recipes``) <
@@ -93,7 +101,11 @@ def train(model: str | None = None, data: str | None = None, *, config: Any = No
     (any TrainConfig field, e.g. ``epochs=5, lr=0.05``). ``resume=RUN`` continues a stopped run
     with its saved config (only quiet/report/device/data_dir/num_workers/threads may change).
     ``callbacks``: objects with ``on_start/on_step/on_epoch/on_end`` methods (`cnnlab.training.callbacks`).
+    ``live=True`` (in a notebook) adds a progress bar and curves redrawn in place (`cnnlab.notebook.live`).
     """
+    if live:
+        from cnnlab.notebook.live import with_live_view
+        callbacks = with_live_view(callbacks)
     if resume is None:
         return fit(resolve_config(model, data, config=config, recipe=recipe, overrides=overrides),
                    callbacks=callbacks)
