@@ -39,7 +39,7 @@ import numpy as np
 from IPython.display import Image
 
 import cnnlab
-from cnnlab.viz.grid import figure_png
+from cnnlab.display import figure_png
 
 QUICK = os.environ.get("CNNLAB_QUICK") == "1"
 DATA, SIZE = ("digits", 28) if QUICK else ("fashion-mnist", None)   # quick: a small offline dataset

@@ -126,7 +126,7 @@ for name, (settings, book_acc) in BOOK.items():
     params, macs = cost[name]
     rows.append((name, f"{params:,}", f"{macs / 1e6:.1f}", "" if book_acc is None else f"{book_acc:.3f}", ours))
 
-from cnnlab.notebook.display import table
+from cnnlab.display import table
 from IPython.display import HTML
 
 HTML(table(("network", "params", "M MACs / image", "book (10 epochs, GPU)", "this lab"), rows))

@@ -11,7 +11,7 @@ from cnnlab.eval.evaluate import EvalResult
 from cnnlab.inspect import conv_arithmetic, summary
 from cnnlab.models import create_model
 from cnnlab.notebook import open_run
-from cnnlab.notebook.live import LiveTraining
+from cnnlab.notebook import LiveTraining
 from cnnlab.scratch.explain import (COURSE_CHANNELS_INPUT, COURSE_CHANNELS_KERNEL, COURSE_CONV_INPUT,
                                     COURSE_CONV_KERNEL, COURSE_POOL_INPUT, explain_conv, explain_pool)
 from cnnlab.training.callbacks import StartEvent, StepEvent

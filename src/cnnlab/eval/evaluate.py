@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from cnnlab.display import CELL, TABLE, esc, percent, table
 from cnnlab.errors import ConfigError
 from cnnlab.eval.metrics import Metrics, compute_metrics, most_confident_errors
 from cnnlab.eval.predict import channel_stat
@@ -45,11 +46,9 @@ class EvalResult:
     split_note: str = ""  # why this split was evaluated when none was asked for (no test split)
 
     def __repr__(self) -> str:
-        from cnnlab.notebook.display import eval_text
         return eval_text(self)
 
     def _repr_html_(self) -> str:
-        from cnnlab.notebook.display import eval_html
         return eval_html(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,3 +225,45 @@ def checkpoint_config(checkpoint: Path) -> dict[str, Any]:
     if run is not None and (run.path / "config.yaml").exists():
         return run.config()
     return read_checkpoint(checkpoint).get("config") or {}
+
+
+# --- in Jupyter ---------------------------------------------------------------------------------
+
+def eval_text(result: EvalResult) -> str:
+    m = result.metrics
+    top = "  ".join(f"top-{k} {v:.2%}" for k, v in m.topk.items() if 1 < k < len(m.classes))
+    return (f"EvalResult({result.dataset} {result.split}, {m.num_samples:,} images: accuracy {m.accuracy:.2%}"
+            f"{'  ' + top if top else ''}  loss {m.loss:.4f}  macro F1 {m.macro.get('f1', 0):.2%})")
+
+
+def eval_html(result: EvalResult) -> str:
+    """Headline metrics, per-class precision/recall/F1 and the confusion matrix (rows: true class)."""
+    m = result.metrics
+    figures = [("accuracy", percent(m.accuracy)), ("loss", f"{m.loss:.4f}")]
+    figures += [(f"top-{k} accuracy", percent(v)) for k, v in m.topk.items() if 1 < k < len(m.classes)]
+    figures += [(f"macro {k}", percent(v)) for k, v in m.macro.items()]
+    caption = f"{result.dataset}, {result.split} split, {m.num_samples:,} images" + (" (TTA)" if result.tta else "")
+    per_class = [(c["class"], percent(c["precision"]), percent(c["recall"]), percent(c["f1"]), c["support"])
+                 for c in m.per_class()]
+    return (f'<div class="cnnlab-eval">{table(("metric", "value"), figures, caption=caption, cls="metrics")}'
+            f'{table(("class", "precision", "recall", "F1", "support"), per_class, cls="per-class")}'
+            f'{confusion_html(m.confusion, m.classes)}</div>')
+
+
+def confusion_html(confusion: Sequence[Sequence[int]], classes: Sequence[str]) -> str:
+    """Counts shaded by their share of the true class's row: a dark diagonal is a good classifier."""
+    head = "".join(f'<th style="{CELL};background:#f5f5f5">{esc(c)}</th>' for c in classes)
+    body = []
+    for name, row in zip(classes, confusion):
+        total = max(sum(row), 1)
+        cells = "".join(_shaded(n, n / total) for n in row)
+        body.append(f'<tr><th style="{CELL};background:#f5f5f5">{esc(name)}</th>{cells}</tr>')
+    return (f'<table class="confusion" style="{TABLE}"><caption style="text-align:left;font-weight:bold">'
+            f'confusion matrix (rows: true class, columns: predicted)</caption>'
+            f'<thead><tr><th style="{CELL}"></th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+
+
+def _shaded(count: int, share: float) -> str:
+    blue = f"rgba(30,100,200,{share:.2f})"
+    color = "white" if share > 0.5 else "black"
+    return f'<td style="{CELL};background:{blue};color:{color}">{count}</td>'

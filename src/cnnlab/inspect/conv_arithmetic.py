@@ -22,9 +22,11 @@ The variants (the building blocks are in `cnnlab.layers`)::
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cnnlab.display import esc, table
 from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.inspect.receptive_field import ReceptiveField, stacked_receptive_field
 
@@ -297,7 +299,6 @@ class ConvReport:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from cnnlab.notebook.display import conv_html
         return conv_html(self)
 
 
@@ -437,3 +438,42 @@ def _one_layer(shape: tuple[int, int, int], spec: _Spec, field: ReceptiveField) 
     kind = "separable conv" if spec.separable else "transposed conv" if spec.transposed else "conv"
     return ConvLayer(kind, shape, (filters, out_h, out_w), *geometry, params, macs, dense_params, dense_macs, field,
                      groups=spec.groups, output_padding=spec.output_padding)
+
+
+# --- in Jupyter ---------------------------------------------------------------------------------
+
+# the general formula of each line `ConvLayer.explain` substitutes numbers into
+FORMULAS = {
+    "output side": "(N + 2P - D(F-1) - 1)/S + 1",
+    "effective filter size": "D(F-1) + 1",
+    "params": "F*F*C*K + K",
+    "MACs": "F*F*C * K*H_out*W_out",
+    "receptive field": "r_l = r_(l-1) + (F-1)*jump",
+}
+TRANSPOSED_OUTPUT = "(N-1)S - 2P + D(F-1) + output_padding + 1"
+_LINE = re.compile(r"^\s*(output side|effective filter size|params|MACs|receptive field|ungrouped:)\s+(.*)$")
+
+
+def conv_html(report: ConvReport) -> str:
+    """Each layer as a table: quantity, its formula, the formula with this layer's numbers, the value."""
+    parts = []
+    for i, layer in enumerate(report.layers, 1):
+        lines = layer.explain()
+        rows = []
+        for line in lines[1:]:
+            match = _LINE.match(line)
+            label, worked = (match.group(1), match.group(2)) if match else ("", line.strip())
+            formula = TRANSPOSED_OUTPUT if label == "output side" and layer.kind == "transposed conv" else FORMULAS.get(label, "")
+            if layer.kind.endswith("pool") and label == "params":
+                formula = "0"
+            if layer.kind == "separable conv" and label in ("params", "MACs"):
+                formula = "depthwise F*F*C + pointwise C*K"
+            rows.append((label, formula, worked))
+        title = f"layer {i}: {lines[0]}" if len(report.layers) > 1 else lines[0]
+        parts.append(table(("quantity", "formula", "with the numbers"), rows, caption=title, cls="conv-layer"))
+    if len(report.layers) > 1:
+        parts.append(table(("total", ""), [("output", "x".join(map(str, report.output_shape))),
+                                           ("params", f"{report.params:,}"), ("MACs", f"{report.macs:,}")],
+                           cls="totals"))
+    parts += [f"<p>note: {esc(n)}</p>" for n in report.notes]
+    return f'<div class="cnnlab-conv">{"".join(parts)}</div>'

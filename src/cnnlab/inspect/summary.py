@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnnlab.display import esc, table
 from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.inspect.receptive_field import ReceptiveField, ReceptiveFieldTracker, format_axes
 
@@ -134,7 +135,6 @@ class ModelSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from cnnlab.notebook.display import summary_html
         return summary_html(self)
 
 
@@ -374,3 +374,22 @@ def _si(n: float) -> str:
 
 def _mb(n: int) -> str:
     return f"{n / 2**20:.2f} MB"
+
+
+# --- in Jupyter ---------------------------------------------------------------------------------
+
+SUMMARY_COLUMNS = ("layer", "type", "output", "params", "MACs", "receptive field")
+
+
+def summary_html(s: ModelSummary) -> str:
+    """The per-layer table of `cnnlab.summary` and its totals."""
+
+    rows = [(r.name or "(model)", r.type, _fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}",
+             format_axes(r.receptive_field.size) if r.receptive_field else "") for r in s.rows]
+    t = s.totals
+    totals = [("parameters", f"{t.params:,}", _si(t.params)), ("MACs", f"{t.macs:,}", _si(t.macs)),
+              ("FLOPs", f"{t.flops:,}", _si(t.flops))]
+    caption = f"{s.model_type}: input {_fmt_shape(t.input_shape[1:])} -> output {_fmt_shape(t.output_shape)}"
+    notes = "".join(f"<p>note: {esc(n)}</p>" for n in s.notes)
+    return (f'<div class="cnnlab-summary">{table(SUMMARY_COLUMNS, rows, caption=caption, cls="layers")}'
+            f'{table(("total", "count", ""), totals, cls="totals")}{notes}</div>')

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from cnnlab.display import CELL, HIGHLIGHT, MAX_STEPS_SHOWN, PADDING_CELL, TABLE, esc
 from cnnlab.errors import ConfigError, ShapeError
 from cnnlab.scratch.conv import output_size
 
@@ -70,11 +71,9 @@ class ConvExplanation:
     steps: tuple[ConvStep, ...]
 
     def __repr__(self) -> str:
-        from cnnlab.notebook.display import explain_conv_text
         return explain_conv_text(self)
 
     def _repr_html_(self) -> str:
-        from cnnlab.notebook.display import explain_conv_html
         return explain_conv_html(self)
 
 
@@ -103,11 +102,9 @@ class PoolExplanation:
     steps: tuple[PoolStep, ...]
 
     def __repr__(self) -> str:
-        from cnnlab.notebook.display import explain_pool_text
         return explain_pool_text(self)
 
     def _repr_html_(self) -> str:
-        from cnnlab.notebook.display import explain_pool_html
         return explain_pool_html(self)
 
 
@@ -233,3 +230,82 @@ def explain_pool(x: object, *, size: int = 2, stride: int | None = None, padding
         _verify(float(spec.reduce(window)), value, f"channel {c}, output ({i}, {j})")
         steps.append(PoolStep(c, (i, j), (top, left), tuple(window.ravel()), float(value)))
     return PoolExplanation(x, padded, mode, size, stride, padding, output, tuple(steps))
+
+
+# --- in Jupyter ---------------------------------------------------------------------------------
+
+def grid_html(matrix: Any, *, window: tuple[int, int, int, int] | None = None, border: int = 0) -> str:
+    """A 2-D array as a table of cells; ``window`` (top, left, height, width) highlighted, the outer
+    ``border`` rows and columns (the padding) greyed."""
+
+    rows = []
+    height, width = len(matrix), len(matrix[0])
+    for i, row in enumerate(matrix):
+        cells = []
+        for j, value in enumerate(row):
+            inside = window is not None and window[0] <= i < window[0] + window[2] and window[1] <= j < window[1] + window[3]
+            pad = border and (i < border or j < border or i >= height - border or j >= width - border)
+            background = HIGHLIGHT if inside else PADDING_CELL if pad else "white"
+            mark = ' class="window"' if inside else ""
+            cells.append(f'<td{mark} style="{CELL};background:{background}">{esc(fmt(float(value)))}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="grid" style="{TABLE}"><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _panel(title: str, body: str) -> str:
+    return f'<div style="display:inline-block;vertical-align:top;margin-right:16px"><div>{esc(title)}</div>{body}</div>'
+
+
+def _step_box(content: str, expression: str) -> str:
+    return (f'<div class="step" style="border:1px solid #ddd;padding:6px;margin:6px 0">{content}'
+            f'<div style="font-family:monospace">{esc(expression)}</div></div>')
+
+
+def _more(total: int) -> str:
+    return f"<p>... {total - MAX_STEPS_SHOWN} more steps (the first {MAX_STEPS_SHOWN} are shown)</p>" if total > MAX_STEPS_SHOWN else ""
+
+
+def explain_conv_html(ex: ConvExplanation) -> str:
+    """Every output element: the input with its window highlighted, the kernel, the sum of products."""
+    kh, kw = ex.kernel.shape[1:]
+    steps = []
+    for step in ex.steps[:MAX_STEPS_SHOWN]:
+        window = (*step.origin, kh, kw)
+        panels = "".join(_panel(f"input channel {s.channel}" if len(ex.padded) > 1 else "input",
+                                grid_html(ex.padded[s.channel], window=window, border=ex.padding)) for s in step.channels)
+        panels += "".join(_panel(f"kernel {c}" if len(ex.kernel) > 1 else "kernel", grid_html(k)) for c, k in enumerate(ex.kernel))
+        panels += _panel("output", grid_html(ex.output, window=(*step.position, 1, 1)))
+        terms = " + ".join(f"({s.expression()})" if len(step.channels) > 1 else s.expression() for s in step.channels)
+        total = f" = {step.value:g}" if len(step.channels) > 1 else ""
+        steps.append(_step_box(panels, f"output{list(step.position)}: {terms}{total}"))
+    title = (f"cross-correlation: input {'x'.join(map(str, ex.input.shape))}, kernel {'x'.join(map(str, ex.kernel.shape))}, "
+             f"stride {ex.stride}, padding {ex.padding} -> output {'x'.join(map(str, ex.output.shape))}")
+    return f'<div class="cnnlab-explain"><p><b>{esc(title)}</b></p>{"".join(steps)}{_more(len(ex.steps))}</div>'
+
+
+def explain_pool_html(ex: PoolExplanation) -> str:
+
+    label = POOL_MODES[ex.mode].label
+    steps = []
+    for step in ex.steps[:MAX_STEPS_SHOWN]:
+        panels = _panel(f"input channel {step.channel}" if len(ex.input) > 1 else "input",
+                        grid_html(ex.padded[step.channel], window=(*step.origin, ex.size, ex.size), border=ex.padding))
+        panels += _panel("output", grid_html(ex.output[step.channel], window=(*step.position, 1, 1)))
+        steps.append(_step_box(panels, f"output{list(step.position)}: {step.expression(label)}"))
+    title = (f"{ex.mode} pooling {ex.size}x{ex.size}, stride {ex.stride}, padding {ex.padding}: "
+             f"input {'x'.join(map(str, ex.input.shape))} -> output {'x'.join(map(str, ex.output.shape))}")
+    return f'<div class="cnnlab-explain"><p><b>{esc(title)}</b></p>{"".join(steps)}{_more(len(ex.steps))}</div>'
+
+
+def explain_conv_text(ex: ConvExplanation) -> str:
+    lines = [f"ConvExplanation(stride {ex.stride}, padding {ex.padding}, output {ex.output.tolist()})"]
+    for step in ex.steps:
+        lines.append(f"  output{list(step.position)}: " + " + ".join(s.expression() for s in step.channels))
+    return "\n".join(lines)
+
+
+def explain_pool_text(ex: PoolExplanation) -> str:
+
+    lines = [f"PoolExplanation({ex.mode} {ex.size}x{ex.size}, stride {ex.stride}, output {ex.output.tolist()})"]
+    lines += [f"  channel {s.channel} output{list(s.position)}: {s.expression(POOL_MODES[ex.mode].label)}" for s in ex.steps]
+    return "\n".join(lines)

@@ -20,6 +20,7 @@ from cnnlab.errors import CnnlabError, ConfigError
 from cnnlab.hardware import cpu_info
 from cnnlab.eval.evaluate import GALLERY_SIZE, EvalResult, default_split, evaluate_model
 from cnnlab.eval.report import write_report
+from cnnlab.eval.run_card import open_run
 from cnnlab.eval.tta import TestTimeAugmentation
 from cnnlab.inspect.flops import step_flops
 from cnnlab.numerics import Numerics
@@ -27,6 +28,7 @@ from cnnlab.runs import FORMAT_VERSION, RunDir, check_same_model, load_model, re
 from cnnlab.training import distributed
 from cnnlab.training.callbacks import Callbacks, StartEvent, StepEvent
 from cnnlab.training.live import LiveSnapshot
+from cnnlab.training.notebook_view import with_live_view
 from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
 from cnnlab.training.divergence import DivergenceWatch
 from cnnlab.training.optim import total_steps
@@ -61,7 +63,6 @@ class TrainResult:
         return f"TrainResult({self.status}: {self.run_dir})"
 
     def _repr_html_(self) -> str:
-        from cnnlab.notebook import open_run
         return open_run(self.run_dir)._repr_html_()
 
 
@@ -101,10 +102,9 @@ def train(model: str | None = None, data: str | None = None, *, config: Any = No
     (any TrainConfig field, e.g. ``epochs=5, lr=0.05``). ``resume=RUN`` continues a stopped run
     with its saved config (only quiet/report/device/data_dir/num_workers/threads may change).
     ``callbacks``: objects with ``on_start/on_step/on_epoch/on_end`` methods (`cnnlab.training.callbacks`).
-    ``live=True`` (in a notebook) adds a progress bar and curves redrawn in place (`cnnlab.notebook.live`).
+    ``live=True`` (in a notebook) adds a progress bar and curves redrawn in place (`cnnlab.training.notebook_view`).
     """
     if live:
-        from cnnlab.notebook.live import with_live_view
         callbacks = with_live_view(callbacks)
     if resume is None:
         return fit(resolve_config(model, data, config=config, recipe=recipe, overrides=overrides),

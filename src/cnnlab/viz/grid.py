@@ -122,8 +122,3 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:
     return path
 
 
-def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
-    """``fig`` as PNG bytes (for serving)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
-    return buf.getvalue()

@@ -18,6 +18,7 @@ import html
 import time
 from typing import Any
 
+from cnnlab.display import figure_png
 from cnnlab.training.callbacks import StartEvent, StepEvent
 
 DEFAULT_EVERY_S = 1.0   # shortest time between redraws, seconds
@@ -119,7 +120,6 @@ class LiveTraining:
         """Loss, accuracy and learning rate against epochs, as PNG bytes (no pyplot state)."""
         from matplotlib.figure import Figure
 
-        from cnnlab.viz.grid import figure_png
 
         fig = Figure(figsize=(11, 2.8))
         fig.subplots_adjust(left=0.05, right=0.99, bottom=0.18, top=0.88, wspace=0.22)
