@@ -55,12 +55,14 @@ class TrainConfig:
     epochs: int | float = 10           # passes over the training split; 1.5 ends halfway through the 2nd
     batch_size: int = 256              # images per optimizer step (per process under torchrun)
     # optimizer
-    optimizer: str = "sgd"             # sgd | rmsprop | adam | adamw
+    optimizer: str = "sgd"             # sgd | rmsprop | adam | adamw | muon (Muon for conv filters, SGD for the rest)
     lr: float = 0.1                    # peak learning rate
     momentum: float = 0.9              # sgd/rmsprop momentum
     nesterov: bool = True              # sgd only
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam/adamw
     weight_decay: float = 5e-4         # L2 (sgd/rmsprop/adam) or decoupled (adamw); never on biases/norms
+    muon_lr: float = 0.24              # optimizer muon: peak learning rate of the conv filters (airbench94_muon: 0.24)
+    muon_momentum: float = 0.6         # optimizer muon: the filters' momentum (airbench94_muon: 0.6)
     norm_bias_lr_mult: float = 1.0     # learning rate of normalisation layers' parameters = lr * this (airbench: 64)
     # learning-rate schedule, stepped once per optimizer step
     schedule: str = "onecycle"         # onecycle | cosine | linear | step | constant
@@ -73,6 +75,8 @@ class TrainConfig:
     hflip: bool = False                # random horizontal flip (not for digits/text)
     alternate_flip: bool = False       # with hflip: mirror each image in every other epoch (airbench)
     erasing: float = 0.0               # probability of random erasing per image
+    early_crop: int = 0                # train the first early_crop_fraction of the steps on random crops this size; 0 = off
+    early_crop_fraction: float = 0.5   # share of the optimizer steps that see early_crop x early_crop crops
     grad_clip: float = 0.0             # max global gradient L2 norm; 0 = off
     ema_decay: float = 0.0             # EMA of weights, decay per step (e.g. 0.999); 0 = off
     lookahead: bool = False            # airbench's lookahead: every 5 steps, weights := a slow average of them
@@ -89,6 +93,7 @@ class TrainConfig:
     deterministic: bool = False        # torch.use_deterministic_algorithms: same seed, same numbers
     seed: int = 0
     # bookkeeping
+    recipe_variant: str | None = None  # set by a recipe: which CPU class's settings it chose, and why
     out: str = "runs"                  # parent folder of run folders
     name: str | None = None            # run folder name (default MODEL-DATA-TIMESTAMP)
     run_dir: str | None = None         # explicit run folder; overrides out/name; not saved
@@ -109,6 +114,8 @@ class TrainConfig:
             "val_fraction": 0.0 <= self.val_fraction < 1.0,
             "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
             "erasing": 0.0 <= self.erasing <= 1.0,
+            "early_crop": self.early_crop >= 0,
+            "early_crop_fraction": 0.0 <= self.early_crop_fraction <= 1.0,
             "ema_decay": 0.0 <= self.ema_decay < 1.0,
             "crop_padding": self.crop_padding >= 0,
             "grad_clip": self.grad_clip >= 0,
@@ -119,6 +126,8 @@ class TrainConfig:
             "betas": len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
             "backbone_lr_mult": 0.0 < self.backbone_lr_mult <= 1.0e3,
             "norm_bias_lr_mult": 0.0 < self.norm_bias_lr_mult <= 1.0e3,
+            "muon_lr": self.muon_lr > 0,
+            "muon_momentum": 0.0 <= self.muon_momentum < 1.0,
             "image_size": self.image_size is None or self.image_size >= 1,
             "channels_last": self.channels_last in (True, False, "auto"),
         }
@@ -212,6 +221,11 @@ def _recipe_dir() -> Path:
     return Path(str(resources.files("cnnlab"))) / "recipes"
 
 
+# a recipe's settings for CPUs that train in fp32 because they lack native bf16 (AVX2-only CPUs):
+# there FLOPs cost 2-3x more time, so fewer FLOPs to the same accuracy can need other settings
+NO_BF16_SECTION = "without_native_bf16"
+
+
 def resolve_config(
     model: str | None = None,
     data: str | None = None,
@@ -220,18 +234,47 @@ def resolve_config(
     recipe: str | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> TrainConfig:
-    """Defaults < recipe < config (file, dict or TrainConfig) < model/data < overrides."""
-    cfg = TrainConfig()
-    if recipe:
-        cfg = merge(cfg, load_yaml(recipe_path(recipe)))
+    """Defaults < recipe < config (file, dict or TrainConfig) < model/data < overrides.
+
+    A recipe's ``without_native_bf16`` section replaces its settings when the run trains on a CPU
+    without native bf16 (`cnnlab.hardware.cpu_info`); ``recipe_variant`` then says so.
+    """
+    settings = load_yaml(recipe_path(recipe)) if recipe else {}
+    variant = settings.pop(NO_BF16_SECTION, None) or {}
+    if not isinstance(variant, Mapping):
+        raise ConfigError(f"recipe {recipe}: {NO_BF16_SECTION} must hold a mapping of settings")
+    merge(TrainConfig(), {**settings, **variant})          # a misspelt setting fails on every CPU
+    explicit = {k: v for k, v in {"model": model, "data": data}.items() if v is not None}
+    cfg = _layered(settings, config, {**explicit, **(overrides or {})})
+    if variant and _without_native_bf16(cfg.device):
+        from cnnlab.hardware import cpu_info
+
+        changes = ", ".join(f"{key} {value}" for key, value in variant.items())
+        note = f"{recipe}: settings for CPUs without native bf16 ({cpu_info().describe()}): {changes}"
+        cfg = _layered({**settings, **variant, "recipe_variant": note}, config, {**explicit, **(overrides or {})})
+    return cfg
+
+
+def _layered(recipe: Mapping[str, Any], config: str | Path | Mapping[str, Any] | TrainConfig | None,
+             overrides: Mapping[str, Any]) -> TrainConfig:
+    cfg = merge(TrainConfig(), recipe)
     if isinstance(config, TrainConfig):
         cfg = merge(cfg, config.to_dict())
     elif isinstance(config, Mapping):
         cfg = merge(cfg, config)
     elif config is not None:
         cfg = merge(cfg, load_yaml(config))
-    explicit = {k: v for k, v in {"model": model, "data": data}.items() if v is not None}
-    return merge(cfg, {**explicit, **(overrides or {})})
+    return merge(cfg, overrides)
+
+
+def _without_native_bf16(device: str) -> bool:
+    """Whether a run on ``device`` trains on a CPU that lacks native bf16."""
+    import torch
+
+    from cnnlab.hardware import cpu_info
+
+    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    return on_cpu and not cpu_info().native_bf16
 
 
 def choose(table: Mapping[str, T], name: str, what: str) -> T:
