@@ -75,8 +75,6 @@ class TrainConfig:
     hflip: bool = False                # random horizontal flip (not for digits/text)
     alternate_flip: bool = False       # with hflip: mirror each image in every other epoch (airbench)
     erasing: float = 0.0               # probability of random erasing per image
-    early_crop: int = 0                # train the first early_crop_fraction of the steps on random crops this size; 0 = off
-    early_crop_fraction: float = 0.5   # share of the optimizer steps that see early_crop x early_crop crops
     grad_clip: float = 0.0             # max global gradient L2 norm; 0 = off
     ema_decay: float = 0.0             # EMA of weights, decay per step (e.g. 0.999); 0 = off
     lookahead: bool = False            # airbench's lookahead: every 5 steps, weights := a slow average of them
@@ -114,8 +112,6 @@ class TrainConfig:
             "val_fraction": 0.0 <= self.val_fraction < 1.0,
             "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
             "erasing": 0.0 <= self.erasing <= 1.0,
-            "early_crop": self.early_crop >= 0,
-            "early_crop_fraction": 0.0 <= self.early_crop_fraction <= 1.0,
             "ema_decay": 0.0 <= self.ema_decay < 1.0,
             "crop_padding": self.crop_padding >= 0,
             "grad_clip": self.grad_clip >= 0,

@@ -25,7 +25,6 @@ from cnnlab.training.checkpoint import (FORMAT_VERSION, check_same_model, load_m
                                      save_checkpoint, set_rng_state)
 from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
 from cnnlab.training.divergence import DivergenceWatch
-from cnnlab.training.early_crop import make_early_crop
 from cnnlab.training.optim import total_steps
 from cnnlab.training.progress import TrainProgress, epoch_line
 from cnnlab.training.run import RunDir, new_run_path
@@ -166,7 +165,6 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
     step_log = StepLog(run, last_step, steps_per_epoch)   # steps.csv: curves for runs of any length
     watch = DivergenceWatch(s.meta["num_classes"], cfg.lr, best_acc=best["val_acc"], best_epoch=best["epoch"])
     bar = TrainProgress(total_steps=last_step, done_steps=pos.step, quiet=cfg.quiet, enabled=dist.is_main)
-    early_crop = make_early_crop(cfg.early_crop, cfg.early_crop_fraction, last_step)
     save = lambda name: _save(s, cfg, run, pos, best, tally, dist, name)  # noqa: E731
     hooks("on_start", StartEvent(run.path, s.model, last_step, steps_per_epoch, cfg.epochs, pos.step))
     if ckpt is None and dist.is_main:
@@ -187,7 +185,7 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
             lr = s.optimizer.param_groups[0]["lr"]
             t0 = time.perf_counter() - tally[3]
             for x, y in s.train_loader:                   # x (B, C, H, W) normalized float32, y (B,) int64
-                x = s.numerics.layout(x if early_crop is None else early_crop(x, pos.step))
+                x = s.numerics.layout(x)
                 with s.autocast():
                     logits = s.net(x)                     # (B, num_classes)
                     loss = s.loss_fn(logits, y)           # mean cross-entropy over the batch, nats
@@ -334,16 +332,10 @@ def _interrupted(cfg: TrainConfig, run: RunDir, pos: Position, stop: StopRequest
     return TrainResult(run.path, "interrupted", exit_code=EXIT_CODES.get(stop.signal_name or "", 1))
 
 
-def train_flops(s: Session, cfg: TrainConfig, steps: int, batch_images: int) -> float:
-    """Forward + backward FLOPs of the run's training steps (FlopCounterMode on one image's step).
-
-    Steps on `early_crop` windows are counted at the window's size."""
-    channels, *size = (s.meta["in_channels"], *s.meta["input_size"])
-    per_image = lambda hw: step_flops(s.model, (channels, *hw), device="cpu").total  # noqa: E731
-    early = make_early_crop(cfg.early_crop, cfg.early_crop_fraction, total_steps(cfg.epochs, len(s.train_loader)))
-    early_steps = min(early.until_step, steps) if early is not None and cfg.early_crop < min(size) else 0
-    small = per_image((cfg.early_crop, cfg.early_crop)) if early_steps else 0.0
-    return float((small * early_steps + per_image(size) * (steps - early_steps)) * batch_images)
+def train_flops(s: Session, images: int) -> float:
+    """Forward + backward FLOPs of the run's training steps (FlopCounterMode on one image's step)."""
+    per_image = step_flops(s.model, (s.meta["in_channels"], *s.meta["input_size"]), device="cpu")
+    return float(per_image.total * images)
 
 
 def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, best: dict[str, Any],
@@ -369,7 +361,7 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
         "epochs": cfg.epochs, "steps": pos.step, "params": sum(p.numel() for p in model.parameters()),
         "train_time_s": round(train_time, 2),
         "images_per_s": round(sorted(speeds)[len(speeds) // 2]) if speeds else None,  # median over epochs
-        "train_flops": train_flops(s, cfg, pos.step, s.train_loader.batch_size * dist.world_size),
+        "train_flops": train_flops(s, pos.step * s.train_loader.batch_size * dist.world_size),
         "device": str(dist.device), "precision": s.numerics.precision, "channels_last": s.numerics.channels_last,
         "numerics": s.numerics.reason, "cpu": cpu_info().to_dict() if dist.device.type == "cpu" else None,
         "world_size": dist.world_size,
