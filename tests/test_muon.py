@@ -30,8 +30,8 @@ def test_muon_steps_the_filters_by_orthogonal_updates_and_the_rest_by_sgd():
     model = _net()
     opt = build_optimizer(model, TrainConfig(optimizer="muon", lr=0.1, muon_lr=0.2, muon_momentum=0.0,
                                              weight_decay=0.0))
-    assert [g["muon"] for g in opt.param_groups] == [True, False, False]
-    assert opt.param_groups[0]["params"] == [model[0].weight] and opt.param_groups[0]["lr"] == 0.2
+    assert [g["muon"] for g in opt.param_groups] == [False, False, True]
+    assert opt.param_groups[2]["params"] == [model[0].weight] and opt.param_groups[2]["lr"] == 0.2
     model[0].weight.data.mul_(3.0)                                # the filters' scale is reset before the step
     head = model[4].weight.detach().clone()
     model(torch.randn(8, 1, 6, 6)).square().mean().backward()
@@ -59,7 +59,7 @@ def test_muon_follows_the_schedule_and_resumes_exactly():
         if state is not None:
             model.load_state_dict(state[0]), opt.load_state_dict(state[1]), sched.load_state_dict(state[2])
         for step in steps:
-            assert opt.param_groups[0]["lr"] == pytest.approx(2.4 * opt.param_groups[1]["lr"])  # one schedule
+            assert opt.param_groups[-1]["lr"] == pytest.approx(2.4 * opt.param_groups[0]["lr"])  # one schedule
             opt.zero_grad()
             model(batches[step]).square().mean().backward()
             opt.step()

@@ -17,7 +17,7 @@ def train_command(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a stopped run from its folder.", **_OPT),
     epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Passes over the training split; 1.5 stops halfway through the second.", **_OPT),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Images per step.", **_OPT),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd | rmsprop | adam | adamw.", **_OPT),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd | rmsprop | adam | adamw | muon (Muon for conv filters, SGD for the rest).", **_OPT),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate.", **_OPT),
     momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD/RMSprop momentum.", **_OPT),
     nesterov: Optional[bool] = typer.Option(None, "--nesterov/--no-nesterov", help="Nesterov momentum (SGD).", **_OPT),
@@ -35,6 +35,8 @@ def train_command(
     new_head: Optional[bool] = typer.Option(None, "--new-head/--keep-head", help="With --weights: a fresh classifier for this dataset (default), or load the file's (same class count).", **_OPT),
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone/--no-freeze-backbone", help="With --weights: train only the classifier.", **_OPT),
     backbone_lr_mult: Optional[float] = typer.Option(None, "--backbone-lr-mult", help="Fine-tune: backbone lr = lr x this, e.g. 0.1.", **_OPT),
+    muon_lr: Optional[float] = typer.Option(None, "--muon-lr", help="With --optimizer muon: the conv filters' peak lr (default 0.24).", **_OPT),
+    muon_momentum: Optional[float] = typer.Option(None, "--muon-momentum", help="With --optimizer muon: the conv filters' momentum (default 0.6).", **_OPT),
     norm_bias_lr_mult: Optional[float] = typer.Option(None, "--norm-bias-lr-mult", help="Normalisation layers' lr = lr x this (airbench: 64).", **_OPT),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed.", **_OPT),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N.", **_OPT),
@@ -105,7 +107,7 @@ _SETTINGS = {
     "label_smoothing", "crop_padding", "hflip", "alternate_flip", "erasing", "val_fraction", "seed", "device", "precision",
     "channels_last", "compile", "ema_decay", "lookahead", "tta", "tta_translate", "tta_grid", "grad_clip", "threads", "deterministic", "on_nan", "checkpoint_every",
     "data_dir", "out", "run_dir", "name", "report", "quiet", "weights", "new_head", "freeze_backbone", "backbone_lr_mult",
-    "norm_bias_lr_mult", "image_size",
+    "norm_bias_lr_mult", "image_size", "muon_lr", "muon_momentum",
 }
 
 

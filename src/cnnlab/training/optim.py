@@ -98,11 +98,13 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 
 def muon_groups(groups: list[dict[str, Any]], lr: float, momentum: float) -> list[dict[str, Any]]:
-    """``groups`` with their convolution filters (4-D) moved into one Muon group at ``lr``, no weight decay."""
+    """``groups`` with their convolution filters (4-D) moved into one Muon group at ``lr``, no weight decay.
+
+    The Muon group comes last, so the first group's rate is still ``--lr``'s (progress lines, steps.csv)."""
     filters = [p for g in groups for p in g["params"] if p.ndim == 4]
     rest = [{**g, "params": [p for p in g["params"] if p.ndim != 4]} for g in groups]
     muon = [{"params": filters, "lr": lr, "momentum": momentum, "weight_decay": 0.0, "muon": True}] if filters else []
-    return muon + [g for g in rest if g["params"]]
+    return [g for g in rest if g["params"]] + muon
 
 
 # --- schedules: each builder gets (optimizer, cfg, total_steps, warmup_steps, steps_per_epoch) ---
