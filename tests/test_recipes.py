@@ -54,7 +54,8 @@ def test_a_recipe_picks_its_settings_by_cpu_class_and_says_so(tmp_path, monkeypa
     fp32 = resolve_config(recipe="r", overrides={"device": "cpu"})
     assert (fp32.epochs, fp32.lr) == (2, 0.4)
     assert "r: settings for CPUs without native bf16" in fp32.recipe_variant and "epochs 2" in fp32.recipe_variant
-    assert resolve_config(recipe="r", overrides={"device": "cpu", "epochs": 3}).epochs == 3  # a flag still wins
+    flagged = resolve_config(recipe="r", overrides={"device": "cpu", "epochs": 3})
+    assert flagged.epochs == 3 and "epochs 3" in flagged.recipe_variant   # a flag still wins, and the line says so
 
 
 def test_a_misspelt_setting_in_the_cpu_class_section_fails_on_every_cpu(tmp_path, monkeypatch):

@@ -245,9 +245,10 @@ def resolve_config(
     if variant and _without_native_bf16(cfg.device):
         from cnnlab.hardware import cpu_info
 
-        changes = ", ".join(f"{key} {value}" for key, value in variant.items())
-        note = f"{recipe}: settings for CPUs without native bf16 ({cpu_info().describe()}): {changes}"
-        cfg = _layered({**settings, **variant, "recipe_variant": note}, config, {**explicit, **(overrides or {})})
+        cfg = _layered({**settings, **variant}, config, {**explicit, **(overrides or {})})
+        changes = ", ".join(f"{key} {getattr(cfg, key)}" for key in variant)   # as flags left them
+        cfg = merge(cfg, {"recipe_variant": f"{recipe}: settings for CPUs without native bf16 "
+                                            f"({cpu_info().describe()}): {changes}"})
     return cfg
 
 
