@@ -20,7 +20,10 @@ if not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"} & os.environ.keys(
 
 import typer
 
+from cnnlab.allocator import keep_freed_memory
 from cnnlab.errors import CnnlabError
+
+keep_freed_memory()  # a training step's tensors reuse mapped pages instead of faulting them in again
 
 app = typer.Typer(
     name="cnnlab",

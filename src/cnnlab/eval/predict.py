@@ -12,7 +12,6 @@ from typing import Any, Iterable, Sequence
 
 import torch
 from PIL import UnidentifiedImageError
-from torchvision.transforms.v2 import functional as TF
 
 from cnnlab.data.folder import open_image, to_mode
 from cnnlab.errors import ConfigError, DataError
@@ -43,6 +42,10 @@ def load_image(path: Path, *, channels: int, size: Sequence[int]) -> torch.Tenso
     Raises OSError/UnidentifiedImageError/ValueError for files that are not readable images and
     DataError for images above PIL.Image.MAX_IMAGE_PIXELS.
     """
+    # here, not at the top: torchvision's transforms import torch._dynamo (~1.7 s on a 2-core CPU),
+    # which every `cnnlab train` would pay through the evaluation it shares with prediction
+    from torchvision.transforms.v2 import functional as TF
+
     mode = PIL_MODES.get(channels)
     if mode is None:
         raise ConfigError(f"cannot feed images to a model with {channels} input channels (only 1 or 3)")

@@ -77,13 +77,15 @@ class TrainConfig:
                                   "--epochs", "-e", cli_type=float)
     batch_size: int = setting(256, "Images per step.", "--batch-size", "-b")  # per process under torchrun
     # optimizer
-    optimizer: str = setting("sgd", "sgd | rmsprop | adam | adamw.")
+    optimizer: str = setting("sgd", "sgd | rmsprop | adam | adamw | muon (Muon for conv filters, SGD for the rest).")
     lr: float = setting(0.1, "Peak learning rate.")
     momentum: float = setting(0.9, "SGD/RMSprop momentum.")
     nesterov: bool = setting(True, "Nesterov momentum (SGD).")
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam/adamw
     # L2 (sgd/rmsprop/adam) or decoupled (adamw)
     weight_decay: float = setting(5e-4, "Weight decay (not on biases/norms).", "--weight-decay", "--wd")
+    muon_lr: float = setting(0.24, "With --optimizer muon: the conv filters' peak lr (airbench94_muon: 0.24).")
+    muon_momentum: float = setting(0.6, "With --optimizer muon: the conv filters' momentum (airbench94_muon: 0.6).")
     norm_bias_lr_mult: float = setting(1.0, "Normalisation layers' lr = lr x this (airbench: 64).")
     # learning-rate schedule, stepped once per optimizer step
     schedule: str = setting("onecycle", "onecycle | cosine | linear | step | constant.")
@@ -115,6 +117,7 @@ class TrainConfig:
     deterministic: bool = setting(False, "Deterministic algorithms.")  # same seed, same numbers
     seed: int = setting(0, "Random seed.")
     # bookkeeping
+    recipe_variant: str | None = None  # set by a recipe: which CPU class's settings it chose, and why
     out: str = setting("runs", "Parent folder of run folders (default runs).", "--out", "-o")
     name: str | None = setting(None, "Run folder name.")  # default MODEL-DATA-TIMESTAMP
     run_dir: str | None = setting(None, "Exact run folder to create.")  # overrides out/name; not saved
@@ -145,6 +148,8 @@ class TrainConfig:
             "betas": len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
             "backbone_lr_mult": 0.0 < self.backbone_lr_mult <= 1.0e3,
             "norm_bias_lr_mult": 0.0 < self.norm_bias_lr_mult <= 1.0e3,
+            "muon_lr": self.muon_lr > 0,
+            "muon_momentum": 0.0 <= self.muon_momentum < 1.0,
             "image_size": self.image_size is None or self.image_size >= 1,
             "channels_last": self.channels_last in (True, False, "auto"),
         }
@@ -241,6 +246,11 @@ def _recipe_dir() -> Path:
     return Path(str(resources.files("cnnlab"))) / "recipes"
 
 
+# a recipe's settings for CPUs that train in fp32 because they lack native bf16 (AVX2-only CPUs):
+# there FLOPs cost 2-3x more time, so fewer FLOPs to the same accuracy can need other settings
+NO_BF16_SECTION = "without_native_bf16"
+
+
 def resolve_config(
     model: str | None = None,
     data: str | None = None,
@@ -249,18 +259,48 @@ def resolve_config(
     recipe: str | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> TrainConfig:
-    """Defaults < recipe < config (file, dict or TrainConfig) < model/data < overrides."""
-    cfg = TrainConfig()
-    if recipe:
-        cfg = merge(cfg, load_yaml(recipe_path(recipe)))
+    """Defaults < recipe < config (file, dict or TrainConfig) < model/data < overrides.
+
+    A recipe's ``without_native_bf16`` section replaces its settings when the run trains on a CPU
+    without native bf16 (`cnnlab.hardware.cpu_info`); ``recipe_variant`` then says so.
+    """
+    settings = load_yaml(recipe_path(recipe)) if recipe else {}
+    variant = settings.pop(NO_BF16_SECTION, None) or {}
+    if not isinstance(variant, Mapping):
+        raise ConfigError(f"recipe {recipe}: {NO_BF16_SECTION} must hold a mapping of settings")
+    merge(TrainConfig(), {**settings, **variant})          # a misspelt setting fails on every CPU
+    explicit = {k: v for k, v in {"model": model, "data": data}.items() if v is not None}
+    cfg = _layered(settings, config, {**explicit, **(overrides or {})})
+    if variant and _without_native_bf16(cfg.device):
+        from cnnlab.hardware import cpu_info
+
+        cfg = _layered({**settings, **variant}, config, {**explicit, **(overrides or {})})
+        changes = ", ".join(f"{key} {getattr(cfg, key)}" for key in variant)   # as flags left them
+        cfg = merge(cfg, {"recipe_variant": f"{recipe}: settings for CPUs without native bf16 "
+                                            f"({cpu_info().describe()}): {changes}"})
+    return cfg
+
+
+def _layered(recipe: Mapping[str, Any], config: str | Path | Mapping[str, Any] | TrainConfig | None,
+             overrides: Mapping[str, Any]) -> TrainConfig:
+    cfg = merge(TrainConfig(), recipe)
     if isinstance(config, TrainConfig):
         cfg = merge(cfg, config.to_dict())
     elif isinstance(config, Mapping):
         cfg = merge(cfg, config)
     elif config is not None:
         cfg = merge(cfg, load_yaml(config))
-    explicit = {k: v for k, v in {"model": model, "data": data}.items() if v is not None}
-    return merge(cfg, {**explicit, **(overrides or {})})
+    return merge(cfg, overrides)
+
+
+def _without_native_bf16(device: str) -> bool:
+    """Whether a run on ``device`` trains on a CPU that lacks native bf16."""
+    import torch
+
+    from cnnlab.hardware import cpu_info
+
+    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    return on_cpu and not cpu_info().native_bf16
 
 
 def choose(table: Mapping[str, T], name: str, what: str) -> T:

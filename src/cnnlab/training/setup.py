@@ -125,6 +125,8 @@ def build_session(cfg: TrainConfig, dist: Dist, numerics: Numerics | None = None
 
     device = dist.device
     check_precision(cfg.precision, device)  # before the slow data load
+    if cfg.recipe_variant and dist.is_main:
+        print(f"recipe {cfg.recipe_variant}")
     bundle = load_dataset(cfg.data, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
                           image_size=cfg.image_size)
     say = print if dist.is_main else lambda message: None
