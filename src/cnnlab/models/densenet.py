@@ -13,7 +13,8 @@ layer (torchvision's ``drop_rate``).
 
 Small-input stem (inputs <= 64 px, or ``small_stem=True``): the 7x7 stride-2 conv and the 3x3
 max pool are replaced by one 3x3 stride-1 conv (as in the paper's CIFAR networks); the three
-transitions then take 32x32 to 4x4 (28x28 to 3x3) instead of a 1x1 map.
+transitions then take 32x32 to 4x4 (28x28 to 3x3) instead of a 1x1 map. ``small_stem_pool=True``
+keeps the 3x3 stride-2 max pool after it (the first block sees 14x14 of a 28x28 image).
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ DENSENET_CFGS: dict[str, dict] = {
     "densenet161": dict(growth_rate=48, block_config=(6, 12, 36, 24), stem_width=96),
     "densenet169": dict(growth_rate=32, block_config=(6, 12, 32, 32), stem_width=64),
     "densenet201": dict(growth_rate=32, block_config=(6, 12, 48, 32), stem_width=64),
+    # the course's DenseNet (4 blocks of 4 layers) at growth 12, for 28x28 images
+    "densenet_small": dict(growth_rate=12, block_config=(4, 4, 4, 4), stem_width=24, small_stem_pool=True),
 }
 
 
@@ -111,6 +114,7 @@ class DenseNet(ImageClassifier):
         in_channels: int = 3,
         input_size: int | Sequence[int] = 224,
         small_stem: bool | None = None,
+        small_stem_pool: bool = False,
         bn_size: int = 4,
         compression: float = 0.5,
         norm_layer: str | LayerFactory = "batchnorm",
@@ -123,6 +127,8 @@ class DenseNet(ImageClassifier):
         if use_small_stem(small_stem, input_size):
             stem = [("conv0", nn.Conv2d(in_channels, stem_width, kernel_size=3, padding=1, bias=False)),
                     ("norm0", norm(stem_width)), ("relu0", make_act(act))]
+            if small_stem_pool:
+                stem.append(("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)))
         else:
             stem = [("conv0", nn.Conv2d(in_channels, stem_width, kernel_size=7, stride=2, padding=3, bias=False)),
                     ("norm0", norm(stem_width)), ("relu0", make_act(act)),
@@ -190,3 +196,9 @@ def densenet169(**kwargs) -> DenseNet:
 def densenet201(**kwargs) -> DenseNet:
     """DenseNet-201 (growth 32, blocks 6-12-48-32)."""
     return _densenet("densenet201", **kwargs)
+
+
+@register_model
+def densenet_small(**kwargs) -> DenseNet:
+    """DenseNet-BC, 4 blocks of 4 layers (as the course's) at growth 12; blocks at 14-7-3-1 px for 28x28."""
+    return _densenet("densenet_small", **kwargs)

@@ -27,7 +27,8 @@ from cnnlab.models._registry import register_model
 
 # (out channels, kernel, stride, padding) of each feature block; a 3x3/2 max pool follows each.
 NIN_BLOCKS = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
-SMALL_STEM_BLOCK = (96, 5, 1, 2)
+NIN_SMALL_BLOCKS = ((24, 11, 4, 0), (64, 5, 1, 2), (96, 3, 1, 1))  # a quarter of the widths
+SMALL_STEM_KERNEL = (5, 1, 2)  # kernel, stride, padding of the first block's conv for small inputs
 
 
 class NiNBlock(nn.Sequential):
@@ -62,7 +63,7 @@ class NiN(ImageClassifier):
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
         self.act_layer = get_act_layer(act_layer)
         if use_small_stem(small_stem, input_size):
-            blocks = (SMALL_STEM_BLOCK, *blocks[1:])
+            blocks = ((blocks[0][0], *SMALL_STEM_KERNEL), *blocks[1:])
         layers: list[nn.Module] = []
         for out_channels, kernel, stride, padding in blocks:
             layers += [NiNBlock(in_channels, out_channels, kernel, stride, padding, act_layer=self.act_layer),
@@ -104,3 +105,10 @@ class NiN(ImageClassifier):
 def nin(**kwargs) -> NiN:
     """Network in Network (mlpconv blocks, global average pooling, no FC layers)."""
     return NiN(arch="nin", **kwargs)
+
+
+@register_model
+def nin_small(**kwargs) -> NiN:
+    """NiN at a quarter of the widths (24-64-96 channels), for 28x28 images."""
+    model_args = dict(blocks=NIN_SMALL_BLOCKS)
+    return NiN(arch="nin_small", **dict(model_args, **kwargs))

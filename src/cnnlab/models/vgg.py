@@ -36,6 +36,8 @@ VGG_CFGS: dict[str, tuple[tuple[int, ...], ...]] = {
     "vgg16": ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
     "vgg19": ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512)),
 }
+# vgg_small_bn, for 28x28 images: three VGG blocks of two 3x3 convs at a quarter of VGG's widths.
+VGG_SMALL_CFG = ((16, 16), (32, 32), (64, 64))
 SMALL_INPUT_POOLED_BLOCKS = 3  # blocks that end in a max pool with the small-input stem
 
 
@@ -195,3 +197,10 @@ def vgg19_bn(**kwargs) -> VGG:
     """VGG-19 (configuration E) with batch normalization."""
     model_args = dict(cfg=VGG_CFGS["vgg19"], batch_norm=True)
     return _vgg("vgg19_bn", **dict(model_args, **kwargs))
+
+
+@register_model
+def vgg_small_bn(**kwargs) -> VGG:
+    """Three VGG blocks (2 convs each, 16-32-64 channels) with batch normalization, for 28x28 images."""
+    model_args = dict(cfg=VGG_SMALL_CFG, batch_norm=True, head_hidden=256)
+    return _vgg("vgg_small_bn", **dict(model_args, **kwargs))
