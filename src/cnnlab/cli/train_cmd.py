@@ -58,12 +58,15 @@ def train_command(
     report: Optional[bool] = typer.Option(None, "--report/--no-report", help="Write report.html at the end.", **_OPT),
     quiet: Optional[bool] = typer.Option(None, "--quiet", "-q", help="One line per epoch, no progress bars.", **_OPT),
     list_recipes: bool = typer.Option(False, "--list-recipes", help="List the named recipes and exit."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved settings and where each came "
+                                     "from (model default, recipe, config file, flag) and exit without training."),
     check: bool = typer.Option(False, "--check", help="Run the sanity checks (initial loss, overfit a tiny batch, "
                                "eval mode) on this configuration and exit without training."),
 ) -> None:
     """Train MODEL on --data and write a run folder (config, metrics, checkpoints, results, report).
 
-    Settings, later wins: defaults < --recipe < --config < flags. Ctrl-C or SIGTERM saves a
+    Settings, later wins: defaults < the model's defaults < --recipe < --config < flags (see
+    --show-config). Ctrl-C or SIGTERM saves a
     checkpoint at the next step and exits; continue with --resume RUN.
     """
     from cnnlab.training import list_recipes as recipes
@@ -75,6 +78,11 @@ def train_command(
     flags: dict[str, Any] = {k: v for k, v in locals().items() if v is not None and k in _SETTINGS}
     if epochs is not None and epochs.is_integer():
         flags["epochs"] = int(epochs)  # whole epochs stay integers in config.yaml and results.json
+    if show_config:
+        from cnnlab.training import describe_settings, resolve_settings
+
+        typer.echo(describe_settings(resolve_settings(model, data, config=config, recipe=recipe, overrides=flags)))
+        return
     if check:
         _run_checks(model, data, config, recipe, flags)
         return

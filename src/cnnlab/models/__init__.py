@@ -2,7 +2,8 @@
 
 Importing this package imports every family module so that their variants are registered.
 """
-from cnnlab.models._registry import ModelEntry, create_model, list_models, model_info, register_model
+from cnnlab.models._registry import (ModelEntry, TrainDefaults, create_model, list_models, model_info, register_model,
+                                     train_defaults)
 
 # Family modules (imported for their registrations).
 from cnnlab.models import linear  # noqa: F401  E402
@@ -20,4 +21,4 @@ from cnnlab.models import mobilenet  # noqa: F401  E402
 from cnnlab.models import shufflenet  # noqa: F401  E402
 from cnnlab.models import senet  # noqa: F401  E402
 
-__all__ = ["ModelEntry", "create_model", "list_models", "model_info", "register_model"]
+__all__ = ["ModelEntry", "TrainDefaults", "create_model", "list_models", "model_info", "register_model", "train_defaults"]

@@ -31,7 +31,10 @@ from torch import nn
 from cnnlab.errors import ConfigError
 from cnnlab.layers.create import LayerFactory, get_act_layer, make_act
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# the fashion-mnist-93 recipe's lr, without its augmentation
+TRAIN_DEFAULTS = TrainDefaults(lr=0.4, epochs=5, label_smoothing=0.1, min_image_size=28, min_steps=500)
 
 
 class FrozenScaleBatchNorm2d(nn.BatchNorm2d):

@@ -34,7 +34,11 @@ from torch import nn
 from cnnlab.layers import get_act_layer, make_act, mlp_classifier
 from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# No batch norm: AdamW trains the deep un-normalised stack without per-variant lr tuning.
+TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.001, weight_decay=0.05, epochs=5, batch_size=128,
+                               label_smoothing=0.1, min_image_size=28, min_steps=500)
 
 SMALL_HEAD_HIDDEN = 1024
 ALEXNET_WIDTHS = (64, 192, 384, 256, 256)  # torchvision's filters of CONV1..CONV5

@@ -17,7 +17,10 @@ import torch
 from torch import nn
 
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# the demo recipe's settings, without its augmentation
+TRAIN_DEFAULTS = TrainDefaults(lr=0.2, epochs=5, label_smoothing=0.1, min_image_size=28, min_steps=500)
 
 
 def conv_bn(cin: int, cout: int, *, stride: int = 1) -> list[nn.Module]:

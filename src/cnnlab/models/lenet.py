@@ -32,7 +32,12 @@ from cnnlab.layers import get_act_layer, make_act, mlp_classifier
 from cnnlab.layers.create import LayerFactory
 from cnnlab.layers.dims import CONV_CLASSES, for_dims
 from cnnlab.models._base import ImageClassifier
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# The sigmoid LeNet learns slowly with plain SGD (the course's lr 0.9 needs ~2,000 steps to leave
+# chance): Adam with a one-cycle schedule, and at least 1,000 steps on small datasets (digits: 100 epochs).
+TRAIN_DEFAULTS = TrainDefaults(optimizer="adam", lr=0.005, weight_decay=0.0, epochs=10, batch_size=128,
+                               min_image_size=28, min_steps=1000)
 
 
 class LeNet5(ImageClassifier):

@@ -34,7 +34,9 @@ from cnnlab.layers import get_act_layer, get_norm_layer, make_act
 from cnnlab.layers.create import LayerFactory
 from cnnlab.layers.dims import CONV_CLASSES, NORM_CLASSES, for_dims
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28, min_steps=500)
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1, groups: int = 1, dims: int = 2) -> nn.Module:
