@@ -30,7 +30,8 @@ from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import TrainDefaults, register_model
 
-TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28, min_steps=500)
+TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28,
+                               min_steps=500)
 
 # growth rate, dense layers per block, stem width
 DENSENET_CFGS: dict[str, dict] = {

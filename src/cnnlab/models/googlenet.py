@@ -32,7 +32,8 @@ from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import TrainDefaults, register_model
 
-TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28, min_steps=500)
+TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28,
+                               min_steps=500)
 
 # Per stage: {block name: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj)}, then (pool name, kernel) or None.
 GOOGLENET_STAGES: tuple[tuple[dict[str, tuple[int, ...]], tuple[str, int] | None], ...] = (

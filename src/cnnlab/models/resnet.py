@@ -36,7 +36,8 @@ from cnnlab.layers.dims import CONV_CLASSES, NORM_CLASSES, for_dims
 from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import TrainDefaults, register_model
 
-TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28, min_steps=500)
+TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28,
+                               min_steps=500)
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1, groups: int = 1, dims: int = 2) -> nn.Module:
