@@ -14,7 +14,8 @@ layer (torchvision's ``drop_rate``).
 Small-input stem (inputs <= 64 px, or ``small_stem=True``): the 7x7 stride-2 conv and the 3x3
 max pool are replaced by one 3x3 stride-1 conv (as in the paper's CIFAR networks); the three
 transitions then take 32x32 to 4x4 (28x28 to 3x3) instead of a 1x1 map. ``small_stem_pool=True``
-keeps the 3x3 stride-2 max pool after it (the first block sees 14x14 of a 28x28 image).
+keeps the 3x3 stride-2 max pool after it and rounds the transitions' pooling up (ceil mode), so the
+blocks of a 28x28 image see 14x14, 7x7, 4x4 and 2x2 maps.
 """
 from __future__ import annotations
 
@@ -93,12 +94,12 @@ class Transition(nn.Sequential):
     """BN -> ReLU -> 1x1 conv (compression) -> 2x2 average pool."""
 
     def __init__(self, in_channels: int, out_channels: int, *, norm_layer: LayerFactory = nn.BatchNorm2d,
-                 act_layer: LayerFactory = nn.ReLU) -> None:
+                 act_layer: LayerFactory = nn.ReLU, ceil_mode: bool = False) -> None:
         super().__init__()
         self.norm = norm_layer(in_channels)
         self.relu = make_act(act_layer)
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
-        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2, ceil_mode=ceil_mode)
 
 
 class DenseNet(ImageClassifier):
@@ -145,7 +146,8 @@ class DenseNet(ImageClassifier):
             channels = block.out_channels
             if i != len(block_config) - 1:
                 out = int(channels * compression)
-                self.features.add_module(f"transition{i + 1}", Transition(channels, out, norm_layer=norm, act_layer=act))
+                transition = Transition(channels, out, norm_layer=norm, act_layer=act, ceil_mode=small_stem_pool)
+                self.features.add_module(f"transition{i + 1}", transition)
                 channels = out
         self.features.add_module("norm5", norm(channels))
         self.features.add_module("relu5", make_act(act))
@@ -203,5 +205,5 @@ def densenet201(**kwargs) -> DenseNet:
 
 @register_model
 def densenet_small(**kwargs) -> DenseNet:
-    """DenseNet-BC, 4 blocks of 4 layers (as the course's) at growth 12; blocks at 14-7-3-1 px for 28x28."""
+    """DenseNet-BC, 4 blocks of 4 layers (as the course's) at growth 12; blocks at 14-7-4-2 px for 28x28."""
     return _densenet("densenet_small", **kwargs)
