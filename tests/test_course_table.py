@@ -52,6 +52,10 @@ def test_every_row_and_seed_runs_once_and_the_table_compares_with_the_book(tmp_p
                             say=lambda line: None)
     assert [(a[2], a[4]) for a in again] == [("course-lenet", "2")]
 
+    course.run_course_table(tmp_path, seeds=[0, 1, 2, 3], runner=fake_runner(again), say=lambda line: None,
+                            train=False)  # the table of what ran: every row listed, no run started
+    assert len(again) == 1 and "| `course-densenet` | 0.885 | - | - | - | - | - |" in (tmp_path / "course.md").read_text()
+
 
 def test_train_args_reach_every_run(tmp_path) -> None:
     calls: list[list[str]] = []

@@ -74,17 +74,17 @@ def run_subprocess(argv: list[str], log: Path) -> float:
 
 def run_course_table(out: str | Path, seeds: Sequence[int] = (0, 1), recipes: Sequence[str] = (),
                      train_args: Sequence[str] = (), runner: Runner | None = None,
-                     say: Callable[[str], None] = print) -> Path:
+                     say: Callable[[str], None] = print, train: bool = True) -> Path:
     """Train each row's recipe for each seed (skipping runs already in OUT/runs.csv); write the table and chart.
 
-    ``train_args`` go to every ``cnnlab train`` (e.g. ``["--epochs", "0.1"]`` for a smoke test).
-    Returns the path of the Markdown table.
+    ``train_args`` go to every ``cnnlab train`` (e.g. ``["--epochs", "0.1"]`` for a smoke test);
+    ``train=False`` only tabulates the runs recorded so far. Returns the path of the Markdown table.
     """
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     rows = pick_rows(recipes)
     done = read_runs(out / "runs.csv")
-    for row in rows:
+    for row in rows if train else ():
         for seed in seeds:
             if any(r["recipe"] == row.recipe and r["seed"] == str(seed) for r in done):
                 continue

@@ -13,6 +13,7 @@ def course_table_command(
     out: Path = typer.Option(Path("results/course"), "--out", "-o", help="Folder of runs.csv, course.md, course.png and the run folders."),
     recipe: Optional[List[str]] = typer.Option(None, "--recipe", "-r", help="Only this row's recipe (repeatable); default: every row."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Override every recipe's epochs (a quick smoke test, not the table)."),
+    table_only: bool = typer.Option(False, "--table-only", help="Only write the table and chart of the runs in OUT/runs.csv; train nothing."),
 ) -> None:
     """Train each course recipe for each seed, then write OUT/course.md (ours vs the book) and OUT/course.png.
 
@@ -27,7 +28,7 @@ def course_table_command(
     seeds = [*seeds, *map(int, extra)]
     train_args = ["--epochs", str(epochs)] if epochs is not None else []
     table = run_course_table(out, seeds=seeds, recipes=recipe or (), train_args=train_args,
-                             say=lambda line: typer.echo(line, err=True))
+                             say=lambda line: typer.echo(line, err=True), train=not table_only)
     typer.echo(table.read_text())
     typer.echo(f"table: {table}\nchart: {table.with_suffix('.png')}")
 

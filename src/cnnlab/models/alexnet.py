@@ -37,7 +37,7 @@ from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import TrainDefaults, register_model
 
 # No batch norm: AdamW trains the deep un-normalised stack without per-variant lr tuning.
-TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.001, weight_decay=0.05, epochs=5, batch_size=128,
+TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.002, weight_decay=0.05, epochs=5, batch_size=128,
                                label_smoothing=0.1, min_image_size=28, min_steps=500)
 
 SMALL_HEAD_HIDDEN = 1024

@@ -26,7 +26,7 @@ from cnnlab.models._base import ImageClassifier, check_count, use_small_stem
 from cnnlab.models._registry import TrainDefaults, register_model
 
 # No batch norm: AdamW trains the stack of ReLU mlpconv blocks without lr tuning.
-TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.001, weight_decay=0.05, epochs=5, batch_size=128,
+TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.002, weight_decay=0.05, epochs=5, batch_size=128,
                                min_image_size=28, min_steps=500)
 
 # (out channels, kernel, stride, padding) of each feature block; a 3x3/2 max pool follows each.

@@ -30,7 +30,7 @@ from cnnlab.models._base import ImageClassifier, use_small_stem
 from cnnlab.models._registry import TrainDefaults, register_model
 
 # AdamW trains both the plain and the batch-norm variants without per-variant lr tuning.
-TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.001, weight_decay=0.05, epochs=5, batch_size=128,
+TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.002, weight_decay=0.05, epochs=5, batch_size=128,
                                label_smoothing=0.1, min_image_size=28, min_steps=500)
 
 # Output channels of every 3x3 conv, block by block (configurations A, B, D, E of the paper).
