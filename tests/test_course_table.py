@@ -5,10 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from cnnlab.bench import course
 from cnnlab.errors import ConfigError
+from cnnlab.models import create_model
 from cnnlab.training import list_recipes, resolve_config
+from cnnlab.training.config import load_yaml, recipe_path
 
 ACCURACY = {"course-lenet": 0.85, "course-vgg": 0.91}  # the fake runs: LeNet beats the book, VGG does not
 
@@ -72,8 +75,12 @@ def test_an_unknown_row_is_named() -> None:
 def test_every_row_is_a_recipe_on_fashion_mnist_at_28_pixels() -> None:
     assert {row.recipe for row in course.COURSE_ROWS} <= set(list_recipes())
     for row in course.COURSE_ROWS:
+        settings = load_yaml(recipe_path(row.recipe))
         cfg = resolve_config(recipe=row.recipe)
+        assert {key: cfg.to_dict()[key] for key in settings} == settings, row.recipe  # none overridden
         assert (cfg.data, cfg.image_size, cfg.precision) == ("fashion-mnist", None, "fp32"), row.recipe
+        model = create_model(cfg.model, num_classes=10, in_channels=1, input_size=28, **cfg.model_kwargs)
+        assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
 def test_the_command_takes_several_seeds_after_one_option(tmp_path, monkeypatch) -> None:
