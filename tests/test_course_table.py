@@ -45,7 +45,7 @@ def test_every_row_and_seed_runs_once_and_the_table_compares_with_the_book(tmp_p
     vgg = next(line for line in lines if "`course-vgg`" in line)
     assert "| 0.779 | 0.8500 | 0.8510 | yes | 2.5 T | 1 min 01 s, 1 min 02 s" in lenet
     assert "| 0.920 | 0.9100 | 0.9110 | **no** |" in vgg
-    assert "AMD EPYC, 2 vCPUs" in table.read_text()
+    assert "AMD EPYC, 2 vCPUs (avx2)" in table.read_text()
     png = tmp_path / "course.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(course.read_runs(tmp_path / "runs.csv")) == 4

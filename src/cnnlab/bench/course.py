@@ -139,7 +139,7 @@ def render_table(rows: Sequence[CourseRow], runs: list[dict[str, str]], seeds: S
         cells = [row.network, f"`{row.recipe}`", f"{row.book_acc:.3f}",
                  *(f"{a:.4f}" if a is not None else "-" for a in accs), verdict, tflops(list(mine.values())), when]
         lines.append("| " + " | ".join(cells) + " |")
-    cpus = sorted({r["cpu_model"] for r in runs})
+    cpus = sorted({f"{r['cpu_model']} ({r['cpu_flags'] or 'no AVX2'})" for r in runs})
     dates = sorted({r["date"] for r in runs})
     lines += ["", f"CPU: {'; '.join(cpus) or '-'}. Date: {', '.join(dates) or '-'}. Precision: "
               f"{', '.join(sorted({r['precision'] for r in runs})) or '-'}. Each run: "
@@ -170,7 +170,7 @@ def plot_chart(rows: Sequence[CourseRow], runs: list[dict[str, str]], path: Path
     acc_ax.bar(x + 0.2, mean, 0.4, yerr=np.nan_to_num([mean - low, high - mean]), capsize=3,
                label="cnnlab (28x28, CPU): mean, min-max over seeds", color="tab:blue")
     acc_ax.set(ylabel="test accuracy", ylim=(0.7, 1.0), title="Fashion-MNIST: the course's networks")
-    acc_ax.legend(loc="lower right")
+    acc_ax.legend(loc="upper left")
     time_ax.bar(x, times / 60, 0.5, color="tab:orange")
     time_ax.set(ylabel="wall time (min, median)")
     time_ax.set_xticks(x, labels, rotation=20, ha="right")
