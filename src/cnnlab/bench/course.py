@@ -126,14 +126,14 @@ def _under_load(runs: list[dict[str, str]]) -> bool:
 def render_table(rows: Sequence[CourseRow], runs: list[dict[str, str]], seeds: Sequence[int]) -> str:
     """Markdown: per row the book's accuracy, ours per seed, whether every seed beats the book, FLOPs, time."""
     head = ["network", "recipe", "book", *(f"ours, seed {s}" for s in seeds), "beats the book", "train FLOPs",
-            "wall time per run"]
+            "wall time per seed"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for row in rows:
         mine = {r["seed"]: r for r in runs if r["recipe"] == row.recipe}
         accs = [float(mine[str(s)]["test_acc"]) if str(s) in mine else None for s in seeds]
         ran = [a for a in accs if a is not None]
         verdict = "-" if not ran else ("yes" if all(a >= row.book_acc for a in ran) else "**no**")
-        times = [float(r["wall_time_s"]) for r in mine.values()]
+        times = [float(mine[str(s)]["wall_time_s"]) for s in seeds if str(s) in mine]  # in the seeds' order
         when = (", ".join(duration(t) for t in times) + (" (under load)" if _under_load(list(mine.values())) else "")
                 if times else "-")
         cells = [row.network, f"`{row.recipe}`", f"{row.book_acc:.3f}",
