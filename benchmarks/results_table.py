@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
 import re
 import statistics
 import sys
 from pathlib import Path
 
+from cnnlab.bench.results import COLUMNS, duration, run_row, tflops
+
 ROOT = Path(__file__).resolve().parent.parent
 CSV_PATH = ROOT / "results" / "recipes.csv"
 README = ROOT / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-COLUMNS = ["recipe", "seed", "test_acc", "wall_time_s", "train_flops", "cpu_model", "cpu_flags",
-           "precision", "torch", "date", "command"]
 SEED_OPTION = re.compile(r"--seed \S+")
 
 
@@ -38,18 +36,6 @@ def read_rows(path: Path | None = None) -> list[dict[str, str]]:
         if reader.fieldnames != COLUMNS:
             raise ValueError(f"{path}: columns {reader.fieldnames}, expected {COLUMNS}")
         return list(reader)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
-
-
-def _flops(rows: list[dict[str, str]]) -> str:
-    values = [float(r["train_flops"]) for r in rows if r["train_flops"]]
-    return f"{statistics.median(values) / 1e12:.1f} T" if values else "-"
 
 
 def _command(rows: list[dict[str, str]]) -> str:
@@ -75,8 +61,8 @@ def render_table(rows: list[dict[str, str]]) -> str:
         dates = sorted({r["date"] for r in group})
         lines.append(
             f"| `{recipe}` | {statistics.mean(accs):.2f}% ({min(accs):.2f}%) "
-            f"| {_duration(statistics.median(float(r['wall_time_s']) for r in group))} "
-            f"| {len(group)} ({', '.join(map(str, seeds))}) | {_flops(group)} | {cpu} | {precision} "
+            f"| {duration(statistics.median(float(r['wall_time_s']) for r in group))} "
+            f"| {len(group)} ({', '.join(map(str, seeds))}) | {tflops(group)} | {cpu} | {precision} "
             f"| {', '.join(sorted({r['torch'] for r in group}))} | {dates[0] if len(dates) == 1 else dates[0] + ' to ' + dates[-1]} "
             f"| {_command(group)} |")
     return "\n".join(lines)
@@ -88,34 +74,6 @@ def updated_readme(text: str, table: str) -> str:
     if start < 0 or end < start:
         raise ValueError(f"README.md needs the lines {START} and {END} around the results table")
     return text[:start + len(START)] + "\n" + table + "\n" + text[end:]
-
-
-def cpu_description(env: dict) -> tuple[str, str]:
-    """The run's CPU model with the logical core count, and which of the flags that matter it has:
-    from its env.json, or this machine's for runs that did not record it."""
-    from cnnlab.hardware import cpu_flags, cpu_model
-
-    cpu = env.get("cpu") or {"model": cpu_model(), "flags": cpu_flags()}
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu["flags"]]
-    return f"{cpu['model']}, {env.get('cpu_count') or os.cpu_count()} vCPUs", " ".join(wanted)
-
-
-def run_row(run: Path, wall_time: float | None, recipe: str | None) -> dict[str, str]:
-    """A CSV row for a finished run folder, measured on this machine."""
-    import yaml
-
-    results = json.loads((run / "results.json").read_text())
-    env = json.loads((run / "env.json").read_text())
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    argv = env["command"][1:]
-    if recipe is None:
-        recipe = argv[argv.index("--recipe") + 1] if "--recipe" in argv else str(results.get("model"))
-    cpu, flags = cpu_description(env)
-    return dict(recipe=recipe, seed=str(config.get("seed", 0)), test_acc=f"{results['test_acc']:.4f}",
-                wall_time_s=f"{wall_time if wall_time is not None else results['wall_time_s']:.2f}",
-                train_flops=f"{results['train_flops']:.0f}" if results.get("train_flops") else "", cpu_model=cpu, cpu_flags=flags,
-                precision=str(results.get("precision", "")), torch=env["torch"].split("+")[0],
-                date=env["started"][:10], command=" ".join(["cnnlab", *argv]))
 
 
 def main(argv: list[str] | None = None) -> int:

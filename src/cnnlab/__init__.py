@@ -20,6 +20,8 @@ _EXPORTS: dict[str, str] = {
     "list_models": "cnnlab.models",
     "register_model": "cnnlab.models",
     "model_info": "cnnlab.models",
+    "train_defaults": "cnnlab.models",
+    "TrainDefaults": "cnnlab.models",
     "load_torchvision_weights": "cnnlab.models.convert",
     "summary": "cnnlab.inspect",
     "conv_output_size": "cnnlab.inspect",

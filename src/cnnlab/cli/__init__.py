@@ -67,6 +67,7 @@ COMMAND_MODULES = [
     "cnnlab.cli.lr_find_cmd",
     "cnnlab.cli.export_cmd",
     "cnnlab.cli.bench_cmd",
+    "cnnlab.cli.course_cmd",
 ]
 
 

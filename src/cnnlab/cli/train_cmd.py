@@ -18,21 +18,28 @@ def train_command(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of settings (e.g. RUN/config.yaml).", **_OPT),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a stopped run from its folder.", **_OPT),
     list_recipes: bool = typer.Option(False, "--list-recipes", help="List the named recipes and exit."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved settings and where each came "
+                                     "from (model default, recipe, config file, flag) and exit without training."),
     check: bool = typer.Option(False, "--check", help="Run the sanity checks (initial loss, overfit a tiny batch, "
                                "eval mode) on this configuration and exit without training."),
     settings: dict[str, Any] = {},
 ) -> None:
     """Train MODEL on --data and write a run folder (config, metrics, checkpoints, results, report).
 
-    Settings, later wins: defaults < --recipe < --config < flags. Ctrl-C or SIGTERM saves a
-    checkpoint at the next step and exits; continue with --resume RUN. The setting flags are
-    TrainConfig's fields (`cnnlab.training.config`).
+    Settings, later wins: defaults < the model's defaults < --recipe < --config < flags (see
+    --show-config). Ctrl-C or SIGTERM saves a checkpoint at the next step and exits; continue with
+    --resume RUN. The setting flags are TrainConfig's fields (`cnnlab.training.config`).
     """
     from cnnlab.training import list_recipes as recipes
     from cnnlab.training import train
 
     if list_recipes:
         typer.echo("\n".join(recipes()))
+        return
+    if show_config:
+        from cnnlab.training import describe_settings, resolve_settings
+
+        typer.echo(describe_settings(resolve_settings(model, config=config, recipe=recipe, overrides=settings)))
         return
     if check:
         _run_checks(model, config, recipe, settings)

@@ -22,12 +22,17 @@ def mlp_classifier(
     drop_rate: float = 0.0,
     act_layer: LayerFactory = nn.ReLU,
     dropout_first: bool = False,
+    norm_layer: LayerFactory | None = None,
 ) -> nn.Sequential:
-    """``in_features -> hidden[0] -> ... -> num_classes``; the last module is the output Linear."""
+    """``in_features -> hidden[0] -> ... -> num_classes``; the last module is the output Linear.
+
+    ``norm_layer`` (e.g. ``nn.BatchNorm1d``) goes between each hidden Linear and its activation.
+    """
     layers: list[nn.Module] = []
     width = in_features
     for size in hidden:
-        block = [nn.Linear(width, size), make_act(act_layer), nn.Dropout(drop_rate)]
+        norm = [norm_layer(size)] if norm_layer is not None else []
+        block = [nn.Linear(width, size), *norm, make_act(act_layer), nn.Dropout(drop_rate)]
         layers += block[-1:] + block[:-1] if dropout_first else block
         width = size
     layers.append(nn.Linear(width, num_classes))

@@ -2,7 +2,8 @@
 
 Importing this package imports every family module so that their variants are registered.
 """
-from cnnlab.models._registry import ModelEntry, create_model, list_models, model_info, register_model, registered
+from cnnlab.models._registry import (ModelEntry, TrainDefaults, create_model, list_models, model_info, register_model,
+                                     registered, train_defaults)
 
 # Family modules (imported for their registrations).
 from cnnlab.models import linear  # noqa: F401  E402
@@ -19,4 +20,4 @@ from cnnlab.models import mobilenet  # noqa: F401  E402
 from cnnlab.models import shufflenet  # noqa: F401  E402
 from cnnlab.models import senet  # noqa: F401  E402
 
-__all__ = ["ModelEntry", "create_model", "list_models", "model_info", "register_model", "registered"]
+__all__ = ["ModelEntry", "create_model", "list_models", "model_info", "register_model", "registered", "TrainDefaults", "train_defaults"]

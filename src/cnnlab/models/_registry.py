@@ -8,6 +8,10 @@ Family files decorate a small public builder per variant::
         return _resnet("resnet18", **dict(model_args, **kwargs))
 
 Builders are keyword-only and accept at least ``num_classes``, ``in_channels`` and ``input_size``.
+
+Every family file also declares ``TRAIN_DEFAULTS = TrainDefaults(...)`` above its builders: the
+settings that train its models from scratch (as timm attaches a default config to each model).
+`cnnlab train MODEL --data D` starts from them; a recipe, a config file and flags override them.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import inspect
 import sys
 import typing
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from torch import nn
 
@@ -28,24 +32,54 @@ ModelBuilder = Callable[..., nn.Module]
 
 
 @dataclass(frozen=True)
+class TrainDefaults:
+    """How a family's models train from scratch: `TrainConfig` settings plus two that fit the dataset."""
+
+    optimizer: str = "sgd"           # sgd | rmsprop | adam | adamw
+    lr: float = 0.1                  # peak learning rate
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"
+    epochs: int = 10                 # passes over a large training split
+    batch_size: int = 256
+    label_smoothing: float = 0.0
+    min_image_size: int = 1          # pixels: smaller images are resized up to min_image_size x min_image_size
+    min_steps: int = 0               # optimizer steps: a small dataset gets more epochs to reach them
+
+    def settings(self) -> dict[str, Any]:
+        """The `TrainConfig` fields these defaults set."""
+        return {k: getattr(self, k) for k in
+                ("optimizer", "lr", "weight_decay", "schedule", "epochs", "batch_size", "label_smoothing")}
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     name: str
     family: str  # the family module's short name, e.g. "resnet"
     builder: ModelBuilder
     doc: str
+    train_defaults: TrainDefaults
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(fn: ModelBuilder) -> ModelBuilder:
-    """Register a builder under its function name; duplicate names are a programming error."""
+def register_model(fn: ModelBuilder | None = None, *, train_defaults: TrainDefaults | None = None) -> Any:
+    """Register a builder under its function name; duplicate names are a programming error.
+
+    ``@register_model`` gives the variant its family file's ``TRAIN_DEFAULTS``;
+    ``@register_model(train_defaults=...)`` gives it its own (a family file holding two lineages)."""
+    if fn is None:
+        return lambda builder: register_model(builder, train_defaults=train_defaults)
     name = fn.__name__
     if name in _REGISTRY:
         raise RuntimeError(f"model {name!r} is registered twice ({fn.__module__} and {_REGISTRY[name].builder.__module__})")
     family = fn.__module__.rsplit(".", 1)[-1]
-    doc = inspect.getdoc(fn) or inspect.getdoc(sys.modules[fn.__module__]) or ""
-    _REGISTRY[name] = ModelEntry(name=name, family=family, builder=fn, doc=doc.split("\n", 1)[0])
+    module = sys.modules[fn.__module__]
+    # a model registered outside cnnlab without TRAIN_DEFAULTS trains with TrainConfig's defaults
+    defaults = train_defaults or getattr(module, "TRAIN_DEFAULTS", None) or TrainDefaults()
+    doc = inspect.getdoc(fn) or inspect.getdoc(module) or ""
+    _REGISTRY[name] = ModelEntry(name=name, family=family, builder=fn, doc=doc.split("\n", 1)[0],
+                                 train_defaults=defaults)
     return fn
 
 
@@ -75,6 +109,11 @@ def list_models(pattern: str | None = None, family: str | None = None) -> list[s
 def model_info(name: str) -> ModelEntry:
     """The registry entry of one model (family, builder, one-line description)."""
     return _REGISTRY[_check_name(name)]
+
+
+def train_defaults(name: str) -> TrainDefaults:
+    """The training settings a model's family declares (`TrainDefaults`)."""
+    return model_info(name).train_defaults
 
 
 def create_model(

@@ -34,9 +34,14 @@ from torch import nn
 from cnnlab.layers import get_act_layer, make_act, mlp_classifier
 from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# No batch norm: AdamW trains the deep un-normalised stack without per-variant lr tuning.
+TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.002, weight_decay=0.05, epochs=5, batch_size=128,
+                               label_smoothing=0.1, min_image_size=28, min_steps=500)
 
 SMALL_HEAD_HIDDEN = 1024
+ALEXNET_WIDTHS = (64, 192, 384, 256, 256)  # torchvision's filters of CONV1..CONV5
 
 
 def _stem_conv(in_channels: int, out_channels: int, small: bool, imagenet_padding: int) -> nn.Conv2d:
@@ -62,26 +67,28 @@ class AlexNet(ImageClassifier):
         pool_size: int | None = None,
         head_hidden: int | None = None,
         act_layer: str | LayerFactory = "relu",
+        widths: Sequence[int] = ALEXNET_WIDTHS,
     ) -> None:
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
         small = use_small_stem(small_stem, input_size)
         act = get_act_layer(act_layer)
+        c1, c2, c3, c4, c5 = widths
         self.features = nn.Sequential(
-            _stem_conv(in_channels, 64, small, imagenet_padding=2), make_act(act), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding=2), make_act(act), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding=1), make_act(act),
-            nn.Conv2d(384, 256, 3, padding=1), make_act(act),
-            nn.Conv2d(256, 256, 3, padding=1), make_act(act), nn.MaxPool2d(3, 2),
+            _stem_conv(in_channels, c1, small, imagenet_padding=2), make_act(act), nn.MaxPool2d(3, 2),
+            nn.Conv2d(c1, c2, 5, padding=2), make_act(act), nn.MaxPool2d(3, 2),
+            nn.Conv2d(c2, c3, 3, padding=1), make_act(act),
+            nn.Conv2d(c3, c4, 3, padding=1), make_act(act),
+            nn.Conv2d(c4, c5, 3, padding=1), make_act(act), nn.MaxPool2d(3, 2),
         )
-        self.num_features = 256
+        self.num_features = c5
         pool_size = pool_size or (2 if small else 6)
         hidden = head_hidden or (SMALL_HEAD_HIDDEN if small else 4096)
         self.avgpool = nn.AdaptiveAvgPool2d(pool_size)
-        self.classifier = mlp_classifier(256 * pool_size * pool_size, (hidden, hidden), num_classes,
+        self.classifier = mlp_classifier(c5 * pool_size * pool_size, (hidden, hidden), num_classes,
                                          drop_rate=drop_rate, act_layer=act, dropout_first=True)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)  # (B, 256, h, w)
+        return self.features(x)  # (B, widths[-1], h, w)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.classify(torch.flatten(self.avgpool(x), 1), pre_logits)
@@ -155,3 +162,10 @@ def alexnet(**kwargs) -> AlexNet:
 def alexnet_2012(**kwargs) -> AlexNet2012:
     """AlexNet as in the 2012 paper (96-256-384-384-256 filters, LRN, 227x227), single tower."""
     return AlexNet2012(arch="alexnet_2012", **kwargs)
+
+
+@register_model
+def alexnet_small(**kwargs) -> AlexNet:
+    """AlexNet at a quarter of the filters (16-48-96-64-64) and FC 256-256 with dropout, for 28x28 images."""
+    model_args = dict(widths=(16, 48, 96, 64, 64), head_hidden=256)
+    return AlexNet(arch="alexnet_small", **dict(model_args, **kwargs))

@@ -13,7 +13,9 @@ layer (torchvision's ``drop_rate``).
 
 Small-input stem (inputs <= 64 px, or ``small_stem=True``): the 7x7 stride-2 conv and the 3x3
 max pool are replaced by one 3x3 stride-1 conv (as in the paper's CIFAR networks); the three
-transitions then take 32x32 to 4x4 (28x28 to 3x3) instead of a 1x1 map.
+transitions then take 32x32 to 4x4 (28x28 to 3x3) instead of a 1x1 map. ``small_stem_pool=True``
+keeps the 3x3 stride-2 max pool after it and rounds the transitions' pooling up (ceil mode), so the
+blocks of a 28x28 image see 14x14, 7x7, 4x4 and 2x2 maps.
 """
 from __future__ import annotations
 
@@ -27,7 +29,10 @@ from torch.nn import functional as F
 from cnnlab.layers import get_act_layer, get_norm_layer, make_act
 from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28,
+                               min_steps=500)
 
 # growth rate, dense layers per block, stem width
 DENSENET_CFGS: dict[str, dict] = {
@@ -35,6 +40,8 @@ DENSENET_CFGS: dict[str, dict] = {
     "densenet161": dict(growth_rate=48, block_config=(6, 12, 36, 24), stem_width=96),
     "densenet169": dict(growth_rate=32, block_config=(6, 12, 32, 32), stem_width=64),
     "densenet201": dict(growth_rate=32, block_config=(6, 12, 48, 32), stem_width=64),
+    # the course's DenseNet (4 blocks of 4 layers) at growth 12, for 28x28 images
+    "densenet_small": dict(growth_rate=12, block_config=(4, 4, 4, 4), stem_width=24, small_stem_pool=True),
 }
 
 
@@ -87,12 +94,12 @@ class Transition(nn.Sequential):
     """BN -> ReLU -> 1x1 conv (compression) -> 2x2 average pool."""
 
     def __init__(self, in_channels: int, out_channels: int, *, norm_layer: LayerFactory = nn.BatchNorm2d,
-                 act_layer: LayerFactory = nn.ReLU) -> None:
+                 act_layer: LayerFactory = nn.ReLU, ceil_mode: bool = False) -> None:
         super().__init__()
         self.norm = norm_layer(in_channels)
         self.relu = make_act(act_layer)
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
-        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2, ceil_mode=ceil_mode)
 
 
 class DenseNet(ImageClassifier):
@@ -111,6 +118,7 @@ class DenseNet(ImageClassifier):
         in_channels: int = 3,
         input_size: int | Sequence[int] = 224,
         small_stem: bool | None = None,
+        small_stem_pool: bool = False,
         bn_size: int = 4,
         compression: float = 0.5,
         norm_layer: str | LayerFactory = "batchnorm",
@@ -123,6 +131,8 @@ class DenseNet(ImageClassifier):
         if use_small_stem(small_stem, input_size):
             stem = [("conv0", nn.Conv2d(in_channels, stem_width, kernel_size=3, padding=1, bias=False)),
                     ("norm0", norm(stem_width)), ("relu0", make_act(act))]
+            if small_stem_pool:
+                stem.append(("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)))
         else:
             stem = [("conv0", nn.Conv2d(in_channels, stem_width, kernel_size=7, stride=2, padding=3, bias=False)),
                     ("norm0", norm(stem_width)), ("relu0", make_act(act)),
@@ -136,7 +146,8 @@ class DenseNet(ImageClassifier):
             channels = block.out_channels
             if i != len(block_config) - 1:
                 out = int(channels * compression)
-                self.features.add_module(f"transition{i + 1}", Transition(channels, out, norm_layer=norm, act_layer=act))
+                transition = Transition(channels, out, norm_layer=norm, act_layer=act, ceil_mode=small_stem_pool)
+                self.features.add_module(f"transition{i + 1}", transition)
                 channels = out
         self.features.add_module("norm5", norm(channels))
         self.features.add_module("relu5", make_act(act))
@@ -190,3 +201,9 @@ def densenet169(**kwargs) -> DenseNet:
 def densenet201(**kwargs) -> DenseNet:
     """DenseNet-201 (growth 32, blocks 6-12-48-32)."""
     return _densenet("densenet201", **kwargs)
+
+
+@register_model
+def densenet_small(**kwargs) -> DenseNet:
+    """DenseNet-BC, 4 blocks of 4 layers (as the course's) at growth 12; blocks at 14-7-4-2 px for 28x28."""
+    return _densenet("densenet_small", **kwargs)

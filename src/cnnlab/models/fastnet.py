@@ -38,7 +38,12 @@ from torch import nn
 from cnnlab.errors import ConfigError
 from cnnlab.layers.create import LayerFactory, get_act_layer, make_act
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# the demo recipe's settings, without its augmentation
+TRAIN_DEFAULTS = TrainDefaults(lr=0.2, epochs=5, label_smoothing=0.1, min_steps=300)  # takes 8x8 images
+# airnet*: the fashion-mnist-93 recipe's lr (its 1/9 logit scale wants a high one), without its augmentation
+AIRNET_TRAIN_DEFAULTS = TrainDefaults(lr=0.4, epochs=5, label_smoothing=0.1, min_steps=300)
 
 # airnet's options: airbench's initialisation and normalisation tricks on FastNet's layout
 AIRBENCH: dict[str, Any] = dict(bn_momentum=0.4, freeze_bn_scale=True, dirac=True, logit_scale=1 / 9, head_bias=False)
@@ -194,19 +199,19 @@ def fastnet_wide(**kwargs: Any) -> FastNet:
     return _fastnet("fastnet_wide", (64, 128, 256), **kwargs)
 
 
-@register_model
+@register_model(train_defaults=AIRNET_TRAIN_DEFAULTS)
 def airnet_small(**kwargs: Any) -> FastNet:
     """AirNet 16-32-64 (~0.07M params): FastNet-small's cost, airbench's initialisation."""
     return _fastnet("airnet_small", (16, 32, 64), AIRBENCH, **kwargs)
 
 
-@register_model
+@register_model(train_defaults=AIRNET_TRAIN_DEFAULTS)
 def airnet(**kwargs: Any) -> FastNet:
     """AirNet 32-64-128 (~0.3M params)."""
     return _fastnet("airnet", (32, 64, 128), AIRBENCH, **kwargs)
 
 
-@register_model
+@register_model(train_defaults=AIRNET_TRAIN_DEFAULTS)
 def airnet_wide(**kwargs: Any) -> FastNet:
     """AirNet 64-128-256 (~1.2M params): for the longer, more accurate recipes."""
     return _fastnet("airnet_wide", (64, 128, 256), AIRBENCH, **kwargs)

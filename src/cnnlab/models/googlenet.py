@@ -16,7 +16,8 @@ inputs to the normalisation torchvision's pretrained weights expect.
 Small-input stem (inputs <= 64 px, or ``small_stem=True``): the 7x7 stride-2 conv becomes a 3x3
 stride-1 conv and the first max pool is dropped (total stride 8 instead of 32 at the end), so
 32x32 inputs reach inception 3 at 16x16 and end in a 4x4 map (28x28 too, thanks to ceil-mode
-pooling) instead of 1x1.
+pooling) instead of 1x1. ``small_stem_pool=True`` keeps the first max pool (28x28 inputs reach
+inception 3 at 7x7): a quarter of the cost.
 """
 from __future__ import annotations
 
@@ -25,10 +26,14 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
+from cnnlab.errors import ConfigError
 from cnnlab.layers import ConvNormAct
 from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28,
+                               min_steps=500)
 
 # Per stage: {block name: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj)}, then (pool name, kernel) or None.
 GOOGLENET_STAGES: tuple[tuple[dict[str, tuple[int, ...]], tuple[str, int] | None], ...] = (
@@ -43,6 +48,16 @@ GOOGLENET_STAGES: tuple[tuple[dict[str, tuple[int, ...]], tuple[str, int] | None
       "inception5b": (384, 192, 384, 48, 128, 128)}, None),
 )
 AUX_TAPS = {"aux1": "inception4a", "aux2": "inception4d"}  # auxiliary classifier -> block it reads
+STEM_WIDTHS = (64, 64, 192)  # conv1, conv2 (1x1), conv3 (3x3)
+
+# googlenet_small, for 28x28 images: every width half the paper's, and the blocks of inception 3
+# and the first two of inception 4 (four parallel branches each, as the paper's).
+GOOGLENET_SMALL_STAGES: tuple[tuple[dict[str, tuple[int, ...]], tuple[str, int] | None], ...] = (
+    ({"inception3a": (32, 48, 64, 8, 16, 16),
+      "inception3b": (64, 64, 96, 16, 48, 32)}, ("maxpool3", 3)),
+    ({"inception4a": (96, 48, 104, 8, 24, 32),
+      "inception4b": (80, 56, 112, 12, 32, 32)}, None),
+)
 
 
 def batch_norm(num_channels: int) -> nn.BatchNorm2d:
@@ -118,26 +133,30 @@ class GoogLeNet(ImageClassifier):
         in_channels: int = 3,
         input_size: int | Sequence[int] = 224,
         small_stem: bool | None = None,
+        small_stem_pool: bool = False,
         aux_logits: bool = False,
         transform_input: bool = False,
         branch3_kernel: int = 3,
         norm_layer: LayerFactory = batch_norm,
         drop_rate: float = 0.2,
         aux_drop_rate: float = 0.7,
+        stages: Sequence[tuple[dict[str, Sequence[int]], tuple[str, int] | None]] = GOOGLENET_STAGES,
+        stem_widths: Sequence[int] = STEM_WIDTHS,
     ) -> None:
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
         small = use_small_stem(small_stem, input_size)
         self.aux_logits = aux_logits
         self.transform_input = transform_input
-        self.conv1 = (ConvNormAct(in_channels, 64, 3, norm_layer=norm_layer) if small
-                      else ConvNormAct(in_channels, 64, 7, stride=2, padding=3, norm_layer=norm_layer))
-        self.maxpool1 = nn.Identity() if small else nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.conv2 = ConvNormAct(64, 64, 1, norm_layer=norm_layer)
-        self.conv3 = ConvNormAct(64, 192, 3, norm_layer=norm_layer)
+        w1, w2, w3 = stem_widths
+        self.conv1 = (ConvNormAct(in_channels, w1, 3, norm_layer=norm_layer) if small
+                      else ConvNormAct(in_channels, w1, 7, stride=2, padding=3, norm_layer=norm_layer))
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True) if not small or small_stem_pool else nn.Identity()
+        self.conv2 = ConvNormAct(w1, w2, 1, norm_layer=norm_layer)
+        self.conv3 = ConvNormAct(w2, w3, 3, norm_layer=norm_layer)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.body_names = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2"]
-        channels, tap_channels = 192, {}
-        for blocks, pool in GOOGLENET_STAGES:
+        channels, tap_channels = w3, {}
+        for blocks, pool in stages:
             for name, widths in blocks.items():
                 block = Inception(channels, *widths, branch3_kernel=branch3_kernel, norm_layer=norm_layer)
                 self.add_module(name, block)
@@ -148,6 +167,10 @@ class GoogLeNet(ImageClassifier):
                 self.add_module(pool_name, nn.MaxPool2d(kernel, stride=2, ceil_mode=True))
                 self.body_names.append(pool_name)
         if aux_logits:
+            missing = sorted(set(AUX_TAPS.values()) - set(tap_channels))
+            if missing:
+                raise ConfigError(f"aux_logits=True needs the blocks {', '.join(missing)}, which these stages lack; "
+                                  "use aux_logits=False")
             for aux, tap in AUX_TAPS.items():
                 self.add_module(aux, InceptionAux(tap_channels[tap], num_classes, drop_rate=aux_drop_rate,
                                                   norm_layer=norm_layer))
@@ -181,7 +204,7 @@ class GoogLeNet(ImageClassifier):
             x = getattr(self, name)(x)
             if taps is not None and name in AUX_TAPS.values():
                 taps[name] = x
-        return x  # (B, 1024, h, w)
+        return x  # (B, 1024, h, w) with the paper's stages
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._body(x, None)
@@ -216,3 +239,10 @@ def torchvision_key(model: GoogLeNet, key: str) -> str | None:
 def googlenet(**kwargs) -> GoogLeNet:
     """GoogLeNet / Inception v1 (with batch norm, as torchvision); ``aux_logits=True`` adds the aux heads."""
     return GoogLeNet(arch="googlenet", **kwargs)
+
+
+@register_model
+def googlenet_small(**kwargs) -> GoogLeNet:
+    """GoogLeNet at half width with inception 3a-4b (4 parallel branches each), 7x7 and 4x4 maps for 28x28."""
+    model_args = dict(stages=GOOGLENET_SMALL_STAGES, stem_widths=(32, 32, 64), small_stem_pool=True)
+    return GoogLeNet(arch="googlenet_small", **dict(model_args, **kwargs))

@@ -8,6 +8,8 @@ Two variants, as in the course (Dive into Deep Learning, ch. "LeNet"):
   conv 6@5x5 (pad 2) -> avgpool -> conv 16@5x5 -> avgpool -> FC 120 -> FC 84 -> FC classes.
   With 10 classes on 1x28x28 it has 61,706 parameters.
 - ``lenet5_relu``: the modern variant, ReLU and 2x2 max pooling.
+- ``lenet5_bn``: the course's "LeNet with batch normalization": ``lenet5`` with a BatchNorm between
+  every conv or hidden FC layer and its sigmoid (``batch_norm=True``).
 
 Small inputs: LeNet is itself a small-input network and has no other stem. Its classifier sees
 the flattened 16xhxw feature map, so the flatten size follows ``input_size`` (16x5x5 for 28x28,
@@ -30,7 +32,12 @@ from cnnlab.layers import get_act_layer, make_act, mlp_classifier
 from cnnlab.layers.create import LayerFactory
 from cnnlab.layers.dims import CONV_CLASSES, for_dims
 from cnnlab.models._base import ImageClassifier
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# The sigmoid LeNet learns slowly with plain SGD (the course's lr 0.9 needs ~2,000 steps to leave
+# chance): Adam with a one-cycle schedule, and at least 1,000 steps on small datasets (digits: 100 epochs).
+TRAIN_DEFAULTS = TrainDefaults(optimizer="adam", lr=0.005, weight_decay=0.0, epochs=10, batch_size=128,
+                               min_image_size=28, min_steps=1000)
 
 
 class LeNet5(ImageClassifier):
@@ -50,6 +57,7 @@ class LeNet5(ImageClassifier):
         channels: Sequence[int] = (6, 16),
         hidden: Sequence[int] = (120, 84),
         drop_rate: float = 0.0,
+        batch_norm: bool = False,
         dims: int = 2,
     ) -> None:
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size,
@@ -57,14 +65,19 @@ class LeNet5(ImageClassifier):
         act_layer = get_act_layer(act_layer)
         conv, pool = for_dims(nn.Conv2d, dims), for_dims(pool_layer, dims)
         c1, c2 = channels
+
+        def norm(name: str, channels: int) -> list[tuple[str, nn.Module]]:
+            return [(name, for_dims(nn.BatchNorm2d, dims)(channels))] if batch_norm else []
+
         self.features = nn.Sequential(OrderedDict([
-            ("conv1", conv(in_channels, c1, 5, padding=2)), ("act1", make_act(act_layer)),
+            ("conv1", conv(in_channels, c1, 5, padding=2)), *norm("bn1", c1), ("act1", make_act(act_layer)),
             ("pool1", pool(2, 2)),
-            ("conv2", conv(c1, c2, 5)), ("act2", make_act(act_layer)), ("pool2", pool(2, 2)),
+            ("conv2", conv(c1, c2, 5)), *norm("bn2", c2), ("act2", make_act(act_layer)), ("pool2", pool(2, 2)),
         ]))
         self.num_features = c2
         flat = c2 * math.prod(self.feature_hw())  # 16 x h x w (x d): the flatten follows input_size
-        self.classifier = mlp_classifier(flat, hidden, num_classes, drop_rate=drop_rate, act_layer=act_layer)
+        self.classifier = mlp_classifier(flat, hidden, num_classes, drop_rate=drop_rate, act_layer=act_layer,
+                                         norm_layer=nn.BatchNorm1d if batch_norm else None)
         for m in self.modules():
             if isinstance(m, (*CONV_CLASSES, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
@@ -93,3 +106,10 @@ def lenet5_relu(**kwargs) -> LeNet5:
     """LeNet-5, modern: ReLU + max pooling."""
     model_args = dict(act_layer="relu", pool_layer=nn.MaxPool2d)
     return _lenet("lenet5_relu", **dict(model_args, **kwargs))
+
+
+@register_model
+def lenet5_bn(**kwargs) -> LeNet5:
+    """LeNet-5 with batch normalization before every sigmoid (the course's BatchNorm chapter)."""
+    model_args = dict(act_layer="sigmoid", pool_layer=nn.AvgPool2d, batch_norm=True)
+    return _lenet("lenet5_bn", **dict(model_args, **kwargs))

@@ -14,7 +14,10 @@ import torch
 from torch import nn
 
 from cnnlab.models._base import ImageClassifier
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# softmax regression: plain SGD converges; small datasets get at least 300 steps
+TRAIN_DEFAULTS = TrainDefaults(epochs=10, batch_size=128, min_steps=300)
 
 
 class PixelClassifier(ImageClassifier):

@@ -11,7 +11,9 @@ from typing import Sequence
 from cnnlab.layers import get_act_layer, mlp_classifier
 from cnnlab.layers.create import LayerFactory
 from cnnlab.models.linear import PixelClassifier
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+TRAIN_DEFAULTS = TrainDefaults(epochs=10, batch_size=128, min_steps=300)
 
 
 class MLP(PixelClassifier):

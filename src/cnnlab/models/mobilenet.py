@@ -32,7 +32,10 @@ from torch import nn
 from cnnlab.layers import ConvNormAct, DepthwiseSeparableConv, get_act_layer, get_norm_layer, make_act
 from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28,
+                               min_steps=500)
 
 if TYPE_CHECKING:  # importing torchvision.ops pulls in torchvision.models: ~1.5 s on every create_model
     from torchvision.ops import Conv2dNormActivation

@@ -23,11 +23,16 @@ from torch import nn
 from cnnlab.layers import get_act_layer, make_act
 from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, check_count, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# No batch norm: AdamW trains the stack of ReLU mlpconv blocks without lr tuning.
+TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.002, weight_decay=0.05, epochs=5, batch_size=128,
+                               min_image_size=28, min_steps=500)
 
 # (out channels, kernel, stride, padding) of each feature block; a 3x3/2 max pool follows each.
 NIN_BLOCKS = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
-SMALL_STEM_BLOCK = (96, 5, 1, 2)
+NIN_SMALL_BLOCKS = ((24, 11, 4, 0), (64, 5, 1, 2), (96, 3, 1, 1))  # a quarter of the widths
+SMALL_STEM_KERNEL = (5, 1, 2)  # kernel, stride, padding of the first block's conv for small inputs
 
 
 class NiNBlock(nn.Sequential):
@@ -62,7 +67,7 @@ class NiN(ImageClassifier):
         super().__init__(arch=arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
         self.act_layer = get_act_layer(act_layer)
         if use_small_stem(small_stem, input_size):
-            blocks = (SMALL_STEM_BLOCK, *blocks[1:])
+            blocks = ((blocks[0][0], *SMALL_STEM_KERNEL), *blocks[1:])
         layers: list[nn.Module] = []
         for out_channels, kernel, stride, padding in blocks:
             layers += [NiNBlock(in_channels, out_channels, kernel, stride, padding, act_layer=self.act_layer),
@@ -104,3 +109,10 @@ class NiN(ImageClassifier):
 def nin(**kwargs) -> NiN:
     """Network in Network (mlpconv blocks, global average pooling, no FC layers)."""
     return NiN(arch="nin", **kwargs)
+
+
+@register_model
+def nin_small(**kwargs) -> NiN:
+    """NiN at a quarter of the widths (24-64-96 channels), for 28x28 images."""
+    model_args = dict(blocks=NIN_SMALL_BLOCKS)
+    return NiN(arch="nin_small", **dict(model_args, **kwargs))

@@ -15,8 +15,11 @@ from __future__ import annotations
 from functools import partial
 
 from cnnlab.layers.squeeze_excite import SqueezeExcite
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
 from cnnlab.models.resnet import BasicBlock, Bottleneck, ResNet
+
+TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28,
+                               min_steps=500)
 
 SE_REDUCTION = 16  # the paper's bottleneck ratio r
 

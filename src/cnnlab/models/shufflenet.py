@@ -23,7 +23,10 @@ import torch
 from torch import nn
 
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+TRAIN_DEFAULTS = TrainDefaults(lr=0.1, epochs=5, batch_size=128, label_smoothing=0.1, min_image_size=28,
+                               min_steps=500)
 
 STAGE_UNITS = (4, 8, 4)  # units in stages 2, 3, 4
 # stem, stage 2, 3, 4 and last-conv channels for each width multiplier (Table 5 of the paper)

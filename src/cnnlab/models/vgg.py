@@ -27,7 +27,11 @@ from torch import nn
 from cnnlab.layers import get_act_layer, get_norm_layer, make_act, mlp_classifier
 from cnnlab.layers.create import LayerFactory
 from cnnlab.models._base import ImageClassifier, use_small_stem
-from cnnlab.models._registry import register_model
+from cnnlab.models._registry import TrainDefaults, register_model
+
+# AdamW trains both the plain and the batch-norm variants without per-variant lr tuning.
+TRAIN_DEFAULTS = TrainDefaults(optimizer="adamw", lr=0.002, weight_decay=0.05, epochs=5, batch_size=128,
+                               label_smoothing=0.1, min_image_size=28, min_steps=500)
 
 # Output channels of every 3x3 conv, block by block (configurations A, B, D, E of the paper).
 VGG_CFGS: dict[str, tuple[tuple[int, ...], ...]] = {
@@ -36,6 +40,8 @@ VGG_CFGS: dict[str, tuple[tuple[int, ...], ...]] = {
     "vgg16": ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
     "vgg19": ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512)),
 }
+# vgg_small_bn, for 28x28 images: three VGG blocks of two 3x3 convs at a quarter of VGG's widths.
+VGG_SMALL_CFG = ((16, 16), (32, 32), (64, 64))
 SMALL_INPUT_POOLED_BLOCKS = 3  # blocks that end in a max pool with the small-input stem
 
 
@@ -195,3 +201,10 @@ def vgg19_bn(**kwargs) -> VGG:
     """VGG-19 (configuration E) with batch normalization."""
     model_args = dict(cfg=VGG_CFGS["vgg19"], batch_norm=True)
     return _vgg("vgg19_bn", **dict(model_args, **kwargs))
+
+
+@register_model
+def vgg_small_bn(**kwargs) -> VGG:
+    """Three VGG blocks (2 convs each, 16-32-64 channels) with batch normalization, for 28x28 images."""
+    model_args = dict(cfg=VGG_SMALL_CFG, batch_norm=True, head_hidden=256)
+    return _vgg("vgg_small_bn", **dict(model_args, **kwargs))

@@ -9,7 +9,8 @@ from cnnlab._exports import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(["LoadedModel", "load_model", "load_weights", "read_checkpoint"], "cnnlab.runs"),
-    **dict.fromkeys(["TrainConfig", "list_recipes", "resolve_config"], "cnnlab.training.config"),
+    **dict.fromkeys(["ResolvedConfig", "TrainConfig", "describe_settings", "list_recipes", "resolve_config",
+                     "resolve_settings"], "cnnlab.training.config"),
     **dict.fromkeys(["TrainingDiverged", "TrainResult", "train"], "cnnlab.training.engine"),
     **dict.fromkeys(["StepParts", "StepResult", "train_step"], "cnnlab.training.step"),
 }

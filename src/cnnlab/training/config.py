@@ -1,14 +1,18 @@
 """The training configuration: one typed dataclass, built once at the edge (CLI or API).
 
-Resolution order, later wins: the defaults below < a named recipe (``recipes/NAME.yaml``) <
-a YAML file (``--config``) < explicit flags / keyword arguments. The resolved config is saved as
-``RUN/config.yaml`` and inside every checkpoint, so ``cnnlab train --config RUN/config.yaml``
-re-runs it.
+Resolution order, later wins: the built-in defaults below < the model's defaults (its family's
+``TRAIN_DEFAULTS``, `cnnlab.models.TrainDefaults`) < a named recipe (``recipes/NAME.yaml``) < a YAML
+file (``--config``) < explicit flags / keyword arguments. The model's defaults also fit the run to
+the dataset when the later layers leave it to them: images smaller than the model's
+``min_image_size`` are resized up to it, and a small dataset gets enough epochs for the model's
+``min_steps``. The resolved config is saved as ``RUN/config.yaml`` and inside every checkpoint, so
+``cnnlab train --config RUN/config.yaml`` re-runs it.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -251,6 +255,17 @@ def _recipe_dir() -> Path:
 NO_BF16_SECTION = "without_native_bf16"
 
 
+# where a setting's value can come from, lowest precedence first
+SOURCES = ("built-in default", "model default", "recipe", "config file", "flag")
+
+
+@dataclass
+class ResolvedConfig:
+    config: TrainConfig
+    sources: dict[str, str]            # setting -> one of SOURCES
+    notes: list[str]                   # one line per change made to fit the dataset (resize, more epochs)
+
+
 def resolve_config(
     model: str | None = None,
     data: str | None = None,
@@ -259,38 +274,62 @@ def resolve_config(
     recipe: str | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> TrainConfig:
-    """Defaults < recipe < config (file, dict or TrainConfig) < model/data < overrides.
+    """Built-in defaults < model defaults < recipe < config (file, dict or TrainConfig) < model/data < overrides.
 
     A recipe's ``without_native_bf16`` section replaces its settings when the run trains on a CPU
     without native bf16 (`cnnlab.hardware.cpu_info`); ``recipe_variant`` then says so.
     """
-    settings = load_yaml(recipe_path(recipe)) if recipe else {}
-    variant = settings.pop(NO_BF16_SECTION, None) or {}
+    return resolve_settings(model, data, config=config, recipe=recipe, overrides=overrides).config
+
+
+def resolve_settings(
+    model: str | None = None,
+    data: str | None = None,
+    *,
+    config: str | Path | Mapping[str, Any] | TrainConfig | None = None,
+    recipe: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ResolvedConfig:
+    """`resolve_config`, with where each setting came from and the changes made to fit the dataset."""
+    recipe_settings = load_yaml(recipe_path(recipe)) if recipe else {}
+    variant = recipe_settings.pop(NO_BF16_SECTION, None) or {}
     if not isinstance(variant, Mapping):
         raise ConfigError(f"recipe {recipe}: {NO_BF16_SECTION} must hold a mapping of settings")
-    merge(TrainConfig(), {**settings, **variant})          # a misspelt setting fails on every CPU
+    merge(TrainConfig(), {**recipe_settings, **variant})          # a misspelt setting fails on every CPU
+    later: list[tuple[str, Mapping[str, Any]]] = []
+    if isinstance(config, TrainConfig):
+        later.append(("config file", config.to_dict()))
+    elif isinstance(config, Mapping):
+        later.append(("config file", config))
+    elif config is not None:
+        later.append(("config file", load_yaml(config)))
     explicit = {k: v for k, v in {"model": model, "data": data}.items() if v is not None}
-    cfg = _layered(settings, config, {**explicit, **(overrides or {})})
-    if variant and _without_native_bf16(cfg.device):
+    later.append(("flag", {**explicit, **(overrides or {})}))
+    resolved, defaults = _layered(recipe_settings, later)
+    if variant and _without_native_bf16(resolved.config.device):
         from cnnlab.hardware import cpu_info
 
-        cfg = _layered({**settings, **variant}, config, {**explicit, **(overrides or {})})
-        changes = ", ".join(f"{key} {getattr(cfg, key)}" for key in variant)   # as flags left them
-        cfg = merge(cfg, {"recipe_variant": f"{recipe}: settings for CPUs without native bf16 "
-                                            f"({cpu_info().describe()}): {changes}"})
-    return cfg
+        resolved, defaults = _layered({**recipe_settings, **variant}, later)
+        changes = ", ".join(f"{key} {getattr(resolved.config, key)}" for key in variant)   # as flags left them
+        resolved.config = merge(resolved.config, {"recipe_variant": f"{recipe}: settings for CPUs without native "
+                                                                    f"bf16 ({cpu_info().describe()}): {changes}"})
+        resolved.sources["recipe_variant"] = "recipe"
+    return _fit_to_dataset(resolved, defaults)
 
 
-def _layered(recipe: Mapping[str, Any], config: str | Path | Mapping[str, Any] | TrainConfig | None,
-             overrides: Mapping[str, Any]) -> TrainConfig:
-    cfg = merge(TrainConfig(), recipe)
-    if isinstance(config, TrainConfig):
-        cfg = merge(cfg, config.to_dict())
-    elif isinstance(config, Mapping):
-        cfg = merge(cfg, config)
-    elif config is not None:
-        cfg = merge(cfg, load_yaml(config))
-    return merge(cfg, overrides)
+def _layered(recipe: Mapping[str, Any], later: list[tuple[str, Mapping[str, Any]]]) -> tuple[ResolvedConfig, Any]:
+    """The settings merged in order, with the defaults of the model the layers end up naming."""
+    from cnnlab.models import train_defaults
+
+    layers = [("recipe", recipe), *later] if recipe else later
+    named = [values["model"] for _, values in layers if values.get("model") is not None]
+    defaults = train_defaults(str(named[-1]) if named else TrainConfig().model)
+    cfg = TrainConfig()
+    sources = dict.fromkeys(field_names(), SOURCES[0])
+    for source, values in [("model default", defaults.settings()), *layers]:
+        cfg = merge(cfg, values)
+        sources.update(dict.fromkeys((str(k).replace("-", "_") for k in values), source))
+    return ResolvedConfig(cfg, sources, []), defaults
 
 
 def _without_native_bf16(device: str) -> bool:
@@ -301,6 +340,50 @@ def _without_native_bf16(device: str) -> bool:
 
     on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     return on_cpu and not cpu_info().native_bf16
+
+
+def _fit_to_dataset(resolved: ResolvedConfig, defaults: Any) -> ResolvedConfig:
+    """Apply the model's ``min_image_size`` and ``min_steps`` to settings no later layer chose."""
+    from cnnlab.data import dataset_info
+    from cnnlab.errors import CnnlabError
+
+    cfg, sources = resolved.config, resolved.sources
+    left_to_model = (SOURCES[0], "model default")
+    fit_size = sources["image_size"] in left_to_model and defaults.min_image_size > 1
+    fit_steps = sources["epochs"] in left_to_model and defaults.min_steps > 0
+    if not (fit_size or fit_steps):
+        return resolved
+    try:
+        info = dataset_info(cfg.data, data_dir=cfg.data_dir)
+    except CnnlabError:  # an unknown or missing dataset: the data load reports it
+        return resolved
+    changes: dict[str, Any] = {}
+    size = defaults.min_image_size
+    if fit_size and min(info.image_size) < size:
+        changes["image_size"] = size
+        resolved.notes.append(f"{cfg.data}'s images are {info.image_size[0]}x{info.image_size[1]}, smaller than the "
+                              f"{size}x{size} {cfg.model} is built for: resizing them to {size}x{size} "
+                              "(--image-size N chooses another size)")
+    images = int(info.num_train * (1 - cfg.val_fraction))
+    steps_per_epoch = max(1, images // max(1, min(cfg.batch_size, images)))
+    epochs = math.ceil(defaults.min_steps / steps_per_epoch)
+    if fit_steps and epochs > cfg.epochs:
+        changes["epochs"] = epochs
+        resolved.notes.append(f"{cfg.data} has {images:,} training images, {steps_per_epoch} steps of "
+                              f"{cfg.batch_size} per epoch: training {epochs} epochs instead of {cfg.epochs}, "
+                              f"the {defaults.min_steps:,} steps {cfg.model} needs (--epochs N chooses)")
+    resolved.config = merge(cfg, changes)
+    sources.update(dict.fromkeys(changes, "model default"))
+    return resolved
+
+
+def describe_settings(resolved: ResolvedConfig) -> str:
+    """The resolved settings, one a line, each with where it came from (`cnnlab train --show-config`)."""
+    values = resolved.config.to_dict()
+    width = max(map(len, values))
+    lines = [f"{name:<{width}}  {yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip():<24}"
+             f"  {resolved.sources[name]}" for name, value in values.items()]
+    return "\n".join([*lines, *(f"note: {note}" for note in resolved.notes)])
 
 
 def choose(table: Mapping[str, T], name: str, what: str) -> T:

@@ -29,7 +29,7 @@ from cnnlab.training import distributed
 from cnnlab.training.callbacks import Callbacks, StartEvent, StepEvent
 from cnnlab.training.live import LiveSnapshot
 from cnnlab.training.notebook_view import with_live_view
-from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config
+from cnnlab.training.config import TrainConfig, field_names, merge, resolve_config, resolve_settings
 from cnnlab.training.divergence import DivergenceWatch
 from cnnlab.training.optim import total_steps
 from cnnlab.training.progress import TrainProgress, epoch_line
@@ -97,7 +97,8 @@ def train(model: str | None = None, data: str | None = None, *, config: Any = No
           **overrides: Any) -> TrainResult:
     """Train ``model`` on ``data`` and write a run folder; the same as ``cnnlab train``.
 
-    Settings, later wins: defaults < ``recipe`` (a name from ``cnnlab train --list-recipes``) <
+    Settings, later wins: defaults < the model's defaults (`cnnlab.models.train_defaults`) <
+    ``recipe`` (a name from ``cnnlab train --list-recipes``) <
     ``config`` (a YAML path, a dict or a TrainConfig) < ``model``/``data`` < ``**overrides``
     (any TrainConfig field, e.g. ``epochs=5, lr=0.05``). ``resume=RUN`` continues a stopped run
     with its saved config (only quiet/report/device/data_dir/num_workers/threads may change).
@@ -107,8 +108,10 @@ def train(model: str | None = None, data: str | None = None, *, config: Any = No
     if live:
         callbacks = with_live_view(callbacks)
     if resume is None:
-        return fit(resolve_config(model, data, config=config, recipe=recipe, overrides=overrides),
-                   callbacks=callbacks)
+        resolved = resolve_settings(model, data, config=config, recipe=recipe, overrides=overrides)
+        for note in resolved.notes:
+            print(note)
+        return fit(resolved.config, callbacks=callbacks)
     if config is not None or recipe is not None:
         raise ConfigError("--resume continues a run with its saved config: drop --config/--recipe")
     run_path, ckpt = find_resume_checkpoint(resume)
