@@ -35,22 +35,6 @@ def percent(value: float | None) -> str:
     return "" if value is None else f"{value:.2%}"
 
 
-def esc(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, caption: str = "", cls: str = "") -> str:
-    """An HTML table; cells are escaped text (numbers formatted by the caller)."""
-    head = "".join(f'<th style="{CELL};background:#f5f5f5">{esc(h)}</th>' for h in header)
-    body = "".join("<tr>" + "".join(f'<td style="{CELL}">{esc(c)}</td>' for c in row) + "</tr>" for row in rows)
-    cap = f"<caption style='text-align:left;font-weight:bold'>{esc(caption)}</caption>" if caption else ""
-    return f'<table class="{cls}" style="{TABLE}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def percent(value: float | None) -> str:
-    return "" if value is None else f"{value:.2%}"
-
-
 def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
     """``fig`` as PNG bytes (for serving)."""
     buf = io.BytesIO()
