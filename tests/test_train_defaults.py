@@ -5,6 +5,7 @@ import importlib
 
 import pytest
 
+from cnnlab.hardware import BF16_ENV
 from cnnlab.models import TrainDefaults, list_models, model_info, train_defaults
 from cnnlab.training import describe_settings, resolve_config, resolve_settings, train
 from cnnlab.training.config import load_yaml, recipe_path
@@ -55,7 +56,8 @@ def test_a_model_registered_elsewhere_trains_with_the_built_in_defaults(misbehav
     assert (cfg.lr, cfg.epochs, cfg.image_size) == (0.1, 10, None)
 
 
-def test_settings_resolve_model_default_then_recipe_then_config_file_then_flag(tmp_path) -> None:
+def test_settings_resolve_model_default_then_recipe_then_config_file_then_flag(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(BF16_ENV, "1")  # the demo recipe's own settings, not those of its AVX2 section
     lenet = train_defaults("lenet5")
     r = resolve_settings("lenet5", "fashion-mnist")
     assert (r.config.optimizer, r.config.lr, r.config.batch_size) == (lenet.optimizer, lenet.lr, lenet.batch_size)
