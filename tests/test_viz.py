@@ -258,3 +258,12 @@ def test_figures_are_written_as_png(tmp_path):
     for path in paths:
         with Image.open(path) as img:
             assert img.format == "PNG" and min(img.size) > 100
+
+
+def test_a_missing_image_file_is_named_with_the_fix(tmp_path):
+    from cnnlab.errors import DataError
+    from cnnlab.viz.inputs import prepare_image
+
+    meta = {"in_channels": 1, "input_size": [8, 8], "mean": [0.5], "std": [0.5]}
+    with pytest.raises(DataError, match=r"no file at .*none\.png: check the path"):
+        prepare_image(tmp_path / "none.png", meta)

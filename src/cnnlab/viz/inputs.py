@@ -44,6 +44,8 @@ def prepare_image(source: str | Path | bytes, meta: Mapping[str, Any], *, device
         pixels = load_image(fp, channels=int(meta["in_channels"]), size=meta["input_size"])
     except CnnlabError:
         raise  # e.g. a model with 2 input channels: not the file's fault
+    except FileNotFoundError as err:
+        raise DataError(f"no file at {name}: check the path (an image file: PNG, JPEG, BMP, GIF or WebP)") from err
     except UnidentifiedImageError as err:
         raise DataError(f"{name} is not an image Pillow can read (use PNG, JPEG, BMP, GIF or WebP)") from err
     except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for missing, truncated or corrupt files
