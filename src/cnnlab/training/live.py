@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from cnnlab.files import atomic_write, atomic_write_text
-from cnnlab.runs import LIVE_FILE, SNAPSHOT_FILE
+from cnnlab.runs import FORMAT_VERSION, LIVE_FILE, SNAPSHOT_FILE
 from cnnlab.training.callbacks import StartEvent, StepEvent
 
 MAX_POINTS = 2000         # history points kept (every other point dropped when full)
@@ -82,7 +82,7 @@ class LiveSnapshot:
         if model is None or not self.meta or sum(p.numel() for p in model.parameters()) > self.max_params:
             return False
         weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-        state = {"format_version": 1, "meta": self.meta, "model": weights, "step": self.step}
+        state = {"format_version": FORMAT_VERSION, "meta": self.meta, "model": weights, "step": self.step}
         atomic_write(self.run_dir / SNAPSHOT_FILE, lambda f: torch.save(state, f))  # type: ignore[operator]
         return True
 
