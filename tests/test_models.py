@@ -146,6 +146,19 @@ def test_kwargs_reach_the_constructor():
     assert isinstance(gn.layer1[0].bn1, torch.nn.GroupNorm) and gn(torch.randn(1, 3, 32, 32)).shape == (1, 3)
 
 
+def test_nin_small_bn_normalises_every_conv_but_the_class_maps():
+    from cnnlab.models import train_defaults
+
+    plain, bn = build("nin_small", INPUTS["gray28"]), build("nin_small_bn", INPUTS["gray28"])
+    convs = [m for m in bn.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in bn.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(convs) == 12 and len(norms) == len(convs) - 1
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in list(bn.classifier[0])[-2:])  # logits: conv -> ReLU
+    assert not any(isinstance(m, torch.nn.Linear) for m in bn.modules())  # still no dense layer
+    assert [c.weight.shape for c in convs] == [c.weight.shape for c in plain.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert train_defaults("nin_small_bn").optimizer == "sgd" != train_defaults("nin_small").optimizer
+
+
 def test_googlenet_aux_logits_in_training_mode():
     model = build("googlenet", INPUTS["rgb32"], aux_logits=True).train()
     logits, aux2, aux1 = model(torch.randn(INPUTS["rgb32"]))
