@@ -348,7 +348,7 @@ def _interrupted(cfg: TrainConfig, run: RunDir, pos: Position, stop: StopRequest
 
 
 def train_flops(s: Session, images: int) -> float:
-    """Forward + backward FLOPs of the run's training steps (FlopCounterMode on one image's step)."""
+    """Forward + backward FLOPs of the run's training steps (`cnnlab.inspect.step_flops`, per image)."""
     per_image = step_flops(s.model, (s.meta["in_channels"], *s.meta["input_size"]), device="cpu")
     return float(per_image.total * images)
 
