@@ -202,3 +202,18 @@ def test_cuda_batches_equal_cpu_batches():
     cpu = _epoch(_loader(split), 1)
     gpu = _epoch(_loader(split, device="cuda"), 1)
     assert all(torch.allclose(a.cpu(), b) for (a, _), (b, _) in zip(gpu, cpu))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_split_stats_in_one_pass_equal_the_chunked_counts_to_the_bit(channels):
+    from cnnlab.data.memory import channel_stats, split_stats
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (50, channels, 9, 7), dtype=torch.uint8, generator=gen)
+    split = TensorSplit(images, torch.zeros(50, dtype=torch.int64))
+    assert split_stats(split) == channel_stats(images.split(7), channels)   # whole split vs chunks of 7
+    pixels = images.double().transpose(0, 1).reshape(channels, -1) / 255
+    mean, std = split_stats(split)
+    assert mean == pytest.approx(pixels.mean(1).tolist()) and std == pytest.approx(pixels.std(1, unbiased=False).tolist())
+    gray = TensorSplit(images, torch.zeros(50, dtype=torch.int64), channels_to=1)   # converted: in chunks
+    assert split_stats(gray, chunk=7) == channel_stats(images.split(50), 1)

@@ -9,7 +9,7 @@ from torch import nn
 
 from cnnlab.training import train
 from cnnlab.training.sanity import (chance_warning, check_eval_mode, check_initial_loss, check_overfit_batch,
-                                 expected_initial_loss)
+                                 expected_initial_loss, sanity_checks)
 
 NUM_CLASSES = 10
 
@@ -83,6 +83,16 @@ def test_eval_mode_catches_active_dropout_and_batch_statistics():
     batch_stats = small_net(dropout=0.0, track_running_stats=False)
     result = check_eval_mode(batch_stats, x)
     assert not result.passed and "batch norm" in result.detail
+
+
+def test_a_runs_checks_find_the_eval_mode_faults_on_the_first_images_of_a_large_batch():
+    x, y = batch(256)
+    leaky, batch_stats = small_net(), small_net(dropout=0.0, track_running_stats=False)
+    leaky[4] = AlwaysDropout()
+    for model, fault in ((leaky, "dropout"), (batch_stats, "batch norm")):
+        eval_mode = sanity_checks(model, x, y, NUM_CLASSES, overfit=False)[-1]
+        assert eval_mode.name == "eval mode" and not eval_mode.passed and fault in eval_mode.detail
+    assert all(r.passed for r in sanity_checks(small_net(), x, y, NUM_CLASSES, overfit=False))
 
 
 def test_eval_mode_check_restores_training_mode():

@@ -7,14 +7,24 @@
 - `write_report(run_dir)` -> RUN/report.html (self-contained) and RUN/figures/*.png
 - `compare_runs(runs)` / `write_comparison(runs, out_dir)`: several runs side by side
 """
-from cnnlab.eval.compare import Comparison, compare_runs, write_comparison
-from cnnlab.eval.evaluate import EvalResult, Mistake, evaluate, evaluate_model
-from cnnlab.eval.metrics import Metrics, compute_metrics
-from cnnlab.eval.predict import Prediction, PredictResult, load_predictor, predict
-from cnnlab.eval.report import write_report
+from cnnlab._exports import lazy_exports
 
-__all__ = [
-    "Comparison", "EvalResult", "Metrics", "Mistake", "PredictResult", "Prediction",
-    "compare_runs", "compute_metrics", "evaluate", "evaluate_model", "load_predictor", "predict",
-    "write_comparison", "write_report",
-]
+# imported now: these functions share their modules' names, which an import of the module would
+# otherwise leave on the package in their place
+from cnnlab.eval.evaluate import EvalResult, Mistake, evaluate, evaluate_model
+from cnnlab.eval.predict import Prediction, PredictResult, load_predictor, predict
+
+# imported on first use: a training run evaluates without the report's and the comparison's
+# plotting (matplotlib, about a second of start-up)
+_EXPORTS = {
+    **dict.fromkeys(["Comparison", "compare_runs", "write_comparison"], "cnnlab.eval.compare"),
+    **dict.fromkeys(["Metrics", "compute_metrics"], "cnnlab.eval.metrics"),
+    "write_report": "cnnlab.eval.report",
+}
+__all__ = sorted([*_EXPORTS, "EvalResult", "Mistake", "evaluate", "evaluate_model", "Prediction", "PredictResult",
+                  "load_predictor", "predict"])
+__getattr__ = lazy_exports(__name__, _EXPORTS)[0]
+
+
+def __dir__() -> list[str]:
+    return __all__

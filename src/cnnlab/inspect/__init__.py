@@ -4,6 +4,7 @@
 - `conv_output_size`, `conv_arithmetic`: the formulas of a conv/pool layer, with helpful errors;
   `transposed_conv_output_size`, `effective_filter_size`, `conv_params` for the conv variants.
 - `step_flops(model, (C, H, W))`: forward and backward FLOPs of a training step per image.
+- `FlopCount`: a context that totals the FLOPs of the code run inside it (PyTorch's formulas).
 - `ReceptiveFieldTracker`, `stacked_receptive_field`: receptive fields of real nets and of stacks.
 - `conv_channel(model, x, layer, k)`: one conv output channel written out position by position.
 - `trace_graph(model, x)`: the model as a graph of tensors (torch.fx), with every node's value.
@@ -11,6 +12,7 @@
 from cnnlab.inspect.conv_arithmetic import (ConvLayer, ConvReport, conv_arithmetic, conv_output_size, conv_params,
                                             effective_filter_size, resolve_padding, transposed_conv_output_size)
 from cnnlab.inspect.conv_steps import ConvChannel, ConvPosition, conv_channel
+from cnnlab.inspect.flop_count import FlopCount
 from cnnlab.inspect.flops import StepFlops, step_flops
 from cnnlab.inspect.graph import GraphNode, NetGraph, trace_graph
 from cnnlab.inspect.receptive_field import ReceptiveField, ReceptiveFieldTracker, stacked_receptive_field
@@ -23,6 +25,7 @@ __all__ = [
     "ConvPosition",
     "GraphNode",
     "ConvReport",
+    "FlopCount",
     "LayerRow",
     "ModelSummary",
     "NetGraph",

@@ -1,4 +1,4 @@
-"""FLOPs of one training step per image, counted by PyTorch's ``FlopCounterMode``.
+"""FLOPs of one training step per image, counted by `FlopCount` (PyTorch's ``FlopCounterMode`` formulas).
 
 Convolutions and matrix products only, 2 FLOPs per multiply-add (the convention of
 `cnnlab.summary`, whose totals the forward count equals). Backward is roughly twice the forward:
@@ -13,7 +13,8 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+
+from cnnlab.inspect.flop_count import FlopCount
 
 
 @dataclass
@@ -31,10 +32,10 @@ def step_flops(model: nn.Module, input_shape: Sequence[int], *, batch_size: int 
                device: str | torch.device = "cpu") -> StepFlops:
     """Per-image FLOPs of forward and backward for one (C, H, W) image, on a copy of ``model`` in train mode."""
     net = copy.deepcopy(model).to(device, memory_format=torch.contiguous_format).train()
-    with torch.random.fork_rng(devices=[]), FlopCounterMode(display=False) as counter:  # leaves the run's random stream alone
+    with torch.random.fork_rng(devices=[]), FlopCount() as counter:  # leaves the run's random stream alone
         x = torch.randn(batch_size, *input_shape, device=device)
         out = net(x)
-        forward = counter.get_total_flops()
+        forward = counter.total
         out.float().sum().backward()
-        total = counter.get_total_flops()
+        total = counter.total
     return StepFlops(forward / batch_size, (total - forward) / batch_size)

@@ -1,8 +1,8 @@
 """`summary(model, input_size)`: per-layer output shapes, parameters, MACs/FLOPs and receptive fields.
 
-One forward pass does everything: forward hooks read each layer's output, PyTorch's
-``FlopCounterMode`` counts FLOPs (convolutions and matrix products, 2 FLOPs per multiply-add; the
-difference of its running total across a layer's call is that layer's count), and a
+One forward pass does everything: forward hooks read each layer's output, `FlopCount` (PyTorch's
+``FlopCounterMode`` formulas) counts FLOPs (convolutions and matrix products, 2 FLOPs per
+multiply-add; the difference of its running total across a layer's call is that layer's count), and a
 `ReceptiveFieldTracker` follows the receptive field through adds and concats. The pass runs in
 eval mode under ``torch.no_grad()``; on the ``meta`` device it computes shapes only, which is the
 fastest way to inspect a large model (``cnnlab summary`` does that).
@@ -16,10 +16,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten
-from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlab.display import esc, table
 from cnnlab.errors import ConfigError, ShapeError
+from cnnlab.inspect.flop_count import FlopCount
 from cnnlab.inspect.receptive_field import ReceptiveField, ReceptiveFieldTracker, format_axes
 
 __all__ = ["LayerRow", "ModelSummary", "SummaryTotals", "summary"]
@@ -172,7 +172,7 @@ def summary(
     training = {m: m.training for m in modules.values()}
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as flops, ReceptiveFieldTracker() as rf:
+        with torch.no_grad(), FlopCount() as flops, ReceptiveFieldTracker() as rf:
             recorder.attach(flops, rf)
             # zeros, not random: the pass must not move the caller's RNG state
             x = rf.track(torch.zeros(batch_size, *input_size, device=device, dtype=dtype))
@@ -255,7 +255,7 @@ class _Recorder:
         self._stack: list[_Call] = []
         self._handles: list[Any] = []
 
-    def attach(self, flops: FlopCounterMode, rf: ReceptiveFieldTracker) -> None:
+    def attach(self, flops: FlopCount, rf: ReceptiveFieldTracker) -> None:
         self._flops, self._rf = flops, rf
         for name, module in self.rows_of.items():
             self._handles.append(module.register_forward_pre_hook(self._pre(name)))
@@ -274,7 +274,7 @@ class _Recorder:
 
     def _pre(self, name: str):
         def hook(module: nn.Module, args: Any) -> None:
-            call = _Call(name, module, self._flops.get_total_flops())
+            call = _Call(name, module, self._flops.total)
             self.calls.append(call)
             self._stack.append(call)
         return hook
@@ -283,7 +283,7 @@ class _Recorder:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             call = self._stack.pop()
             call.output = _shapes(output)
-            call.flops = self._flops.get_total_flops() - call.flops_before
+            call.flops = self._flops.total - call.flops_before
             call.field = _spatial_field(self._rf, output)
             call.done = True
             if name in self.leaves:
@@ -313,7 +313,7 @@ def _count(params) -> tuple[int, int]:
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
-def _build(model, recorder: _Recorder, flops: FlopCounterMode, rf: ReceptiveFieldTracker,
+def _build(model, recorder: _Recorder, flops: FlopCount, rf: ReceptiveFieldTracker,
            x: torch.Tensor, out: Any, depth: int | None, batch_size: int) -> ModelSummary:
     rows, seen = [], set()
     for call in recorder.calls:
@@ -328,7 +328,7 @@ def _build(model, recorder: _Recorder, flops: FlopCounterMode, rf: ReceptiveFiel
             macs=call.flops // 2, flops=call.flops, receptive_field=call.field,
         ))
     params, trainable = _count(model.parameters())
-    total_flops = flops.get_total_flops()
+    total_flops = flops.total
     outputs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
     totals = SummaryTotals(
         params=params, trainable_params=trainable, macs=total_flops // 2, flops=total_flops,

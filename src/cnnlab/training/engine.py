@@ -19,8 +19,6 @@ from torch import nn
 from cnnlab.errors import CnnlabError, ConfigError
 from cnnlab.hardware import cpu_info
 from cnnlab.eval.evaluate import GALLERY_SIZE, EvalResult, default_split, evaluate_model
-from cnnlab.eval.report import write_report
-from cnnlab.eval.run_card import open_run
 from cnnlab.eval.tta import TestTimeAugmentation
 from cnnlab.inspect.flops import step_flops
 from cnnlab.numerics import Numerics
@@ -63,6 +61,8 @@ class TrainResult:
         return f"TrainResult({self.status}: {self.run_dir})"
 
     def _repr_html_(self) -> str:
+        from cnnlab.eval.run_card import open_run  # the report's modules: not imported by a run in a terminal
+
         return open_run(self.run_dir)._repr_html_()
 
 
@@ -348,7 +348,7 @@ def _interrupted(cfg: TrainConfig, run: RunDir, pos: Position, stop: StopRequest
 
 
 def train_flops(s: Session, images: int) -> float:
-    """Forward + backward FLOPs of the run's training steps (FlopCounterMode on one image's step)."""
+    """Forward + backward FLOPs of the run's training steps (`cnnlab.inspect.step_flops`, per image)."""
     per_image = step_flops(s.model, (s.meta["in_channels"], *s.meta["input_size"]), device="cpu")
     return float(per_image.total * images)
 
@@ -398,6 +398,8 @@ def _report(cfg: TrainConfig, run: RunDir, dist: distributed.Dist, final: EvalRe
     if not cfg.report:
         print(f"report: run `cnnlab report {run.path}` to write {run.path / 'report.html'}")
         return
+    from cnnlab.eval.report import write_report  # matplotlib: imported only when a report is written
+
     try:
         print(f"report: {write_report(run.path, evaluation=final, device=dist.device)}")
     except Exception as err:  # noqa: BLE001 - the run is complete; the report can be rebuilt later

@@ -106,12 +106,14 @@ def chance_warning(accuracy: float | None, num_classes: int, split: str) -> str 
 
 def sanity_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, *, overfit: bool,
                   autocast: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
-                  overfit_images: int = 16) -> list[CheckResult]:
-    """Checks 1 and 3 on the batch (x, y), plus check 2 on its first images when ``overfit``."""
+                  overfit_images: int = 16, eval_images: int = 32) -> list[CheckResult]:
+    """Check 1 on the batch (x, y), check 3 on its first ``eval_images`` (dropout left on and batch
+    statistics show on a few images as on many, at a fraction of three passes over a whole batch),
+    plus check 2 on its first ``overfit_images`` when ``overfit``."""
     results = [check_initial_loss(model, x, y, num_classes, autocast)]
     if overfit:
         results.append(check_overfit_batch(model, x[:overfit_images], y[:overfit_images]))
-    results.append(check_eval_mode(model, x, autocast))
+    results.append(check_eval_mode(model, x[:eval_images], autocast))
     return results
 
 

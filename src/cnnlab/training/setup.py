@@ -85,7 +85,8 @@ def torch_settings(cfg: TrainConfig) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
+        if torch.are_deterministic_algorithms_enabled() != deterministic:  # the call imports torch._dynamo (1.5-2 s)
+            torch.use_deterministic_algorithms(deterministic)
 
 
 def make_meta(cfg: TrainConfig, bundle: Any) -> dict[str, Any]:
