@@ -114,9 +114,9 @@ network("course-googlenet", depth=1)
 # %% [markdown]
 # ## LeNet with batch normalization (批标准化)
 # The book's batch-normalization chapter puts a BatchNorm layer before every sigmoid of LeNet: each
-# channel is normalized over the batch, then scaled and shifted by two learned parameters per channel,
-# which lets the sigmoid network take a far larger learning rate. Notebook 3 shows its train and eval
-# behaviour.
+# channel (each unit, in the dense layers) is normalized over the batch, then scaled and shifted by two
+# learned parameters, which lets the sigmoid network take a far larger learning rate. Notebook 3 shows
+# its train and eval behaviour.
 
 # %%
 network("course-lenet-bn")
