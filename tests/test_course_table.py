@@ -60,6 +60,20 @@ def test_every_row_and_seed_runs_once_and_the_table_compares_with_the_book(tmp_p
     assert len(again) == 1 and "| `course-densenet` | 0.885 | - | - | - | - | - |" in (tmp_path / "course.md").read_text()
 
 
+def test_the_cells_follow_the_header_and_leave_unrun_rows_empty() -> None:
+    runs = [{"recipe": "course-lenet", "seed": "1", "test_acc": "0.7500", "wall_time_s": "61.0", "train_flops": "",
+             "cpu_model": "AMD EPYC, 2 vCPUs", "cpu_flags": "avx2", "precision": "fp32", "date": "2026-12-07",
+             "load": "0.5"}]
+    rows = course.pick_rows(["course-lenet", "course-vgg"])
+    header, cells = course.table_header([0, 1]), course.table_cells(rows, runs, [0, 1])
+    assert [dict(zip(header, c)) for c in cells] == [
+        {"network": "LeNet", "recipe": "`course-lenet`", "book": "0.779", "ours, seed 0": "-", "ours, seed 1": "0.7500",
+         "beats the book": "**no**", "train FLOPs": "-", "wall time per seed": "1 min 01 s"},
+        {"network": "VGG", "recipe": "`course-vgg`", "book": "0.920", "ours, seed 0": "-", "ours, seed 1": "-",
+         "beats the book": "-", "train FLOPs": "-", "wall time per seed": "-"}]
+    assert course.table_footnote(runs).startswith("CPU: AMD EPYC, 2 vCPUs (avx2). Date: 2026-12-07. Precision: fp32.")
+
+
 def test_train_args_reach_every_run(tmp_path) -> None:
     calls: list[list[str]] = []
     course.run_course_table(tmp_path, seeds=[3], recipes=["course-lenet"], train_args=["--epochs", "0.1"],

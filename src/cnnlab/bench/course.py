@@ -123,11 +123,16 @@ def _under_load(runs: list[dict[str, str]]) -> bool:
     return any(float(r.get("load") or 0) > cores + 0.5 for r in runs)
 
 
-def render_table(rows: Sequence[CourseRow], runs: list[dict[str, str]], seeds: Sequence[int]) -> str:
-    """Markdown: per row the book's accuracy, ours per seed, whether every seed beats the book, FLOPs, time."""
-    head = ["network", "recipe", "book", *(f"ours, seed {s}" for s in seeds), "beats the book", "train FLOPs",
+def table_header(seeds: Sequence[int]) -> list[str]:
+    """The course table's column names for these seeds."""
+    return ["network", "recipe", "book", *(f"ours, seed {s}" for s in seeds), "beats the book", "train FLOPs",
             "wall time per seed"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+
+def table_cells(rows: Sequence[CourseRow], runs: list[dict[str, str]], seeds: Sequence[int]) -> list[list[str]]:
+    """Per row (`table_header`'s columns): the book's accuracy, ours per seed, whether every seed beats the
+    book, the training FLOPs and the wall times; ``-`` where no run is recorded."""
+    cells = []
     for row in rows:
         mine = {r["seed"]: r for r in runs if r["recipe"] == row.recipe}
         accs = [float(mine[str(s)]["test_acc"]) if str(s) in mine else None for s in seeds]
@@ -136,17 +141,28 @@ def render_table(rows: Sequence[CourseRow], runs: list[dict[str, str]], seeds: S
         times = [float(mine[str(s)]["wall_time_s"]) for s in seeds if str(s) in mine]  # in the seeds' order
         when = (", ".join(duration(t) for t in times) + (" (under load)" if _under_load(list(mine.values())) else "")
                 if times else "-")
-        cells = [row.network, f"`{row.recipe}`", f"{row.book_acc:.3f}",
-                 *(f"{a:.4f}" if a is not None else "-" for a in accs), verdict, tflops(list(mine.values())), when]
-        lines.append("| " + " | ".join(cells) + " |")
+        cells.append([row.network, f"`{row.recipe}`", f"{row.book_acc:.3f}",
+                      *(f"{a:.4f}" if a is not None else "-" for a in accs), verdict, tflops(list(mine.values())), when])
+    return cells
+
+
+def table_footnote(runs: list[dict[str, str]]) -> str:
+    """Where and how the runs were measured: CPUs, dates, precision, the command, what "under load" means."""
     cpus = sorted({f"{r['cpu_model']} ({r['cpu_flags'] or 'no AVX2'})" for r in runs})
     dates = sorted({r["date"] for r in runs})
-    lines += ["", f"CPU: {'; '.join(cpus) or '-'}. Date: {', '.join(dates) or '-'}. Precision: "
-              f"{', '.join(sorted({r['precision'] for r in runs})) or '-'}. Each run: "
-              "`cnnlab train --recipe RECIPE --seed SEED -q`; wall time of the whole command. A time marked "
-              "\"under load\" was measured while other work shared the CPU (1-minute load average above the "
-              "core count): an upper bound."]
-    return "\n".join(lines)
+    return (f"CPU: {'; '.join(cpus) or '-'}. Date: {', '.join(dates) or '-'}. Precision: "
+            f"{', '.join(sorted({r['precision'] for r in runs})) or '-'}. Each run: "
+            "`cnnlab train --recipe RECIPE --seed SEED -q`; wall time of the whole command. A time marked "
+            "\"under load\" was measured while other work shared the CPU (1-minute load average above the "
+            "core count): an upper bound.")
+
+
+def render_table(rows: Sequence[CourseRow], runs: list[dict[str, str]], seeds: Sequence[int]) -> str:
+    """Markdown: `table_cells` under `table_header`, then `table_footnote`."""
+    head = table_header(seeds)
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_cells(rows, runs, seeds)]
+    return "\n".join([*lines, "", table_footnote(runs)])
 
 
 def plot_chart(rows: Sequence[CourseRow], runs: list[dict[str, str]], path: Path) -> Path:
