@@ -111,3 +111,22 @@ def test_the_command_takes_several_seeds_after_one_option(tmp_path, monkeypatch)
     assert result.exit_code == 0, result.output
     assert [a[4] for a in calls] == ["0", "1"]
     assert "| LeNet | `course-lenet` | 0.779 | 0.8500 | 0.8510 | yes |" in result.output
+
+
+def test_a_run_the_hypervisor_slowed_is_marked_under_load(monkeypatch) -> None:
+    run = {"recipe": "course-lenet", "seed": "0", "test_acc": "0.8500", "wall_time_s": "60.0", "train_flops": "",
+           "cpu_model": "AMD EPYC, 2 vCPUs", "cpu_flags": "avx2", "precision": "fp32", "date": "2026-12-07",
+           "load": "0.5"}
+    monkeypatch.setattr(course.os, "cpu_count", lambda: 2)
+    rows = course.pick_rows(["course-lenet"])
+    assert course.table_cells(rows, [{**run, "steal": "0.010"}], [0])[0][-1] == "1 min 00 s"
+    assert course.table_cells(rows, [{**run, "steal": "0.200"}], [0])[0][-1] == "1 min 00 s (under load)"
+    assert course.steal_share(100.0, 130.0, 60.0) == pytest.approx(0.25)  # 30 s of 2 x 60 CPU-seconds
+    assert course.steal_share(None, 130.0, 60.0) is None
+
+
+def test_the_steal_counter_reads_proc_stat() -> None:
+    from cnnlab.hardware import cpu_steal_seconds
+
+    steal = cpu_steal_seconds()
+    assert steal is None or steal >= 0.0

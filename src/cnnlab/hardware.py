@@ -58,6 +58,19 @@ def _proc_cpuinfo() -> dict[str, str]:
     return fields
 
 
+def cpu_steal_seconds() -> float | None:
+    """CPU time the hypervisor gave to other guests so far, all CPUs together (``steal`` of /proc/stat).
+
+    On a virtual machine a timed run is slowed by this as by local load, but the load average does not
+    show it. None where /proc/stat has no steal column (not Linux).
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def cpu_model() -> str:
     fields = _proc_cpuinfo()
     return fields.get("model name") or fields.get("cpu model") or platform.processor() or platform.machine() or "unknown CPU"

@@ -6,8 +6,8 @@ small CPU: the largest fixed cost of a short training run, which writes a model 
 its FLOPs). `FlopCount` opts out of that wrapping (nothing under it is compiled) and applies the same
 formulas (``torch.utils.flop_counter.flop_registry``) to the same operators, decomposing the others
 as ``FlopCounterMode`` does, so its total equals ``FlopCounterMode.get_total_flops()``
-(tests/test_inspect_flop_count.py compares them). It keeps one running total, not per-module counts, and does not count inside higher-order
-operators (``torch.cond``).
+(tests/test_inspect_flop_count.py compares them). It keeps one running total, not per-module counts,
+and does not count inside higher-order operators (``torch.cond``).
 """
 from __future__ import annotations
 
