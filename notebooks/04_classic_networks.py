@@ -96,7 +96,8 @@ network("course-vgg")
 # Network in network: each block is a KxK convolution followed by two 1x1 convolutions (1x1 卷积层),
 # which act as a small dense layer applied at every pixel. The last block has one channel per class,
 # and global average pooling (全局平均池化) turns each channel into a class score: there is no dense
-# layer at all.
+# layer at all. The recipe's `nin_small_bn` adds batch normalization after every convolution but the
+# class-map one, so that it trains in two epochs.
 
 # %%
 network("course-nin")
