@@ -4,7 +4,7 @@ Starts JupyterLab on a copy of the notebook in a temporary folder, runs all cell
 Chromium (Playwright), waits until the live view has drawn for ``--wait`` seconds, screenshots the
 page, then interrupts the kernel and stops the server::
 
-    python tools/notebook_screenshot.py --wait 270 --out docs/img/notebook-live.png
+    python tools/notebook_screenshot.py --wait 30 --out docs/img/notebook-live.png
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def wait_for(url: str, seconds: float = 240) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--wait", type=float, default=270, help="seconds of training before the screenshot")
+    parser.add_argument("--wait", type=float, default=30, help="seconds of training before the screenshot")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "notebook-live.png")
     parser.add_argument("--port", type=int, default=8899)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
