@@ -62,6 +62,26 @@ def test_act_layer_replaces_every_gelu(stem):
         create_model("airnet_small", act_layer="swishy")
 
 
+@pytest.mark.parametrize("stem", ["conv", "whiten"])
+def test_stem_act_layer_replaces_the_stems_activation_only(stem):
+    model = create_model("airnet_small", stem=stem, stem_act_layer="relu")
+    plain = create_model("airnet_small", stem=stem)
+    assert [type(m) for m in model.stem] == [nn.ReLU if isinstance(m, nn.GELU) else type(m) for m in plain.stem]
+    assert [type(m) for m in model.groups.modules()] == [type(m) for m in plain.groups.modules()]  # GELU stays
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_relu_after_the_whitening_stem_keeps_the_whitened_values():
+    """The filters come in +-v pairs, so ReLU(z) - ReLU(-z) gives back z: the stem loses nothing."""
+    whiten = create_model("airnet_small", stem="whiten", stem_act_layer="relu").stem
+    x = torch.randn(4, 1, 28, 28)
+    whiten[0].fit(x)
+    with torch.no_grad():
+        z, out = whiten[0](x), whiten(x)
+    half = z.shape[1] // 2
+    torch.testing.assert_close(out[:, :half] - out[:, half:], z[:, :half])
+
+
 def test_unknown_stem_is_a_config_error():
     with pytest.raises(ConfigError, match="stem must be 'conv' or 'whiten'"):
         create_model("airnet_small", stem="patchify")

@@ -129,3 +129,18 @@ def test_a_tta_run_is_reproduced_by_eval_and_its_report(tmp_path: Path, level: s
     assert in_report is not None and in_report.tta == level
     assert in_report.metrics.accuracy == results["test_acc"]
     assert evaluate(tmp_path / "tta-run").tta == "none"  # `cnnlab eval` without --tta stays plain
+
+
+def test_a_run_with_a_tta_share_is_reproduced_by_eval_and_its_report(tmp_path: Path) -> None:
+    """tta_share: results.json, `evaluate(tta=..., tta_share=...)` and the report agree, and say so."""
+    from cnnlab.eval.report import _default_evaluation
+    from cnnlab.training import train
+
+    result = train("lenet5_relu", "digits", epochs=1, batch_size=64, image_size=28, tta="translate", tta_share=0.25,
+                   report=False, run_dir=str(tmp_path / "run"), quiet=True, device="cpu")
+    assert result.results["evaluated"].endswith("flip + translate TTA on the 25% least confident)")
+    evaluated = evaluate(tmp_path / "run", tta="translate", tta_share=0.25)
+    assert evaluated.metrics.accuracy == result.results["test_acc"] and evaluated.to_dict()["tta_share"] == 0.25
+    in_report = _default_evaluation(tmp_path / "run", "cnn", "cpu")
+    assert in_report is not None and in_report.tta_share == 0.25
+    assert in_report.metrics.accuracy == result.results["test_acc"]

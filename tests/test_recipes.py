@@ -84,7 +84,7 @@ def test_recipe_runs_a_few_steps(name, native_bf16, tmp_path, monkeypatch, capsy
     assert saved["model"] == load_yaml(recipe_path(name))["model"]
     assert (saved["recipe_variant"] is not None) == has_variant    # the saved config records the choice
     if saved["tta"] != "none":
-        assert results["evaluated"].endswith(f"{TestTimeAugmentation(saved['tta']).description})")
+        assert results["evaluated"].endswith(f"{TestTimeAugmentation(saved['tta'], share=saved['tta_share']).description})")
 
 
 def test_flip_tta_averages_the_logits_of_image_and_mirror():

@@ -6,7 +6,7 @@ import torch
 import pytest
 
 from cnnlab.errors import ConfigError
-from cnnlab.eval.tta import TestTimeAugmentation, as_tta, tta_level
+from cnnlab.eval.tta import TestTimeAugmentation, as_tta, least_confident, tta_level
 from cnnlab.training.config import merge, resolve_config
 from cnnlab.training import TrainConfig
 
@@ -72,3 +72,31 @@ def test_configs_written_with_the_tta_booleans_still_load_as_levels(tmp_path, ol
 def test_an_unknown_level_is_a_config_error():
     with pytest.raises(ConfigError, match="choose one of: none, flip, translate, grid"):
         TrainConfig(tta="mirror")
+
+
+@pytest.mark.parametrize("level", ["flip", "translate", "grid"])
+def test_a_share_gives_the_views_to_the_least_confident_images_only(level):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(1 * 5 * 6, 4))
+    x = torch.randn(10, 1, 5, 6) * torch.linspace(0.1, 3, 10).view(-1, 1, 1, 1)  # confidence varies
+    every, some = TestTimeAugmentation.for_data(level, (0.3,), (0.5,)), TestTimeAugmentation.for_data(level, (0.3,), (0.5,), 0.3)
+    with torch.no_grad():
+        plain, full, mixed = model(x), every(model, x), some(model, x)
+    chosen = least_confident(plain, 3)                                       # ceil(0.3 * 10) images
+    confidence = plain.softmax(1).amax(1)
+    assert set(chosen.tolist()) == set(confidence.argsort()[:3].tolist())
+    others = torch.ones(10, dtype=torch.bool)
+    others[chosen] = False
+    torch.testing.assert_close(mixed[chosen], full[chosen])
+    assert torch.equal(mixed[others], plain[others])
+    assert not torch.allclose(mixed, full)
+    assert some.description.endswith("TTA on the 30% least confident") and every.description.endswith("TTA")
+    assert torch.equal(TestTimeAugmentation.for_data(level, (0.3,), (0.5,), 1.0)(model, x), full)
+
+
+@pytest.mark.parametrize("share", [0, -0.5, 1.5, True, "half"])
+def test_a_share_outside_0_to_1_is_a_config_error(share):
+    with pytest.raises(ConfigError, match=r"tta_share is the share of the images .* in \(0, 1\]"):
+        TrainConfig(tta="flip", tta_share=share)
+    with pytest.raises(ConfigError, match="tta_share"):
+        TestTimeAugmentation("flip", share=share)

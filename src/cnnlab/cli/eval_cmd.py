@@ -35,6 +35,7 @@ def eval_command(
     data: Optional[str] = typer.Option(None, "--data", help="Dataset to evaluate on (default: the run's own)."),
     split: Optional[str] = typer.Option(None, help="train | val | test (default: test, or val when the dataset has no test split).", show_default=False),
     tta: str = typer.Option("none", "--tta", help="Test-time augmentation: none | flip (the image and its mirror) | translate (+ the mirrored pairs shifted 1 pixel up-left and down-right) | grid (+ all eight 1-pixel shifts, 18 views)."),
+    tta_share: float = typer.Option(1.0, "--tta-share", help="With --tta: give the views only to this share of the images, those whose plain prediction is least confident (1 = all; the run's `tta_share` is not applied)."),
     which: str = typer.Option("best", help="Checkpoint of a run folder: best | last."),
     batch_size: int = typer.Option(256, help="Images per forward pass."),
     device: str = DEVICE_OPT,
@@ -43,9 +44,9 @@ def eval_command(
 ) -> None:
     """Accuracy, top-k accuracy, loss, per-class precision/recall/F1 and the confusion matrix."""
     from cnnlab.eval import evaluate
-    from cnnlab.eval.tta import check_tta
+    from cnnlab.eval.tta import check_tta, check_tta_share
 
-    result = evaluate(run, data=data, split=split, tta=check_tta(tta), which=which, batch_size=batch_size,
+    result = evaluate(run, data=data, split=split, tta=check_tta(tta), tta_share=check_tta_share(tta_share), which=which, batch_size=batch_size,
                       device=_device(device), allow_class_mismatch=allow_class_mismatch)
     if as_json:
         _print_json(result.to_dict())
@@ -53,7 +54,7 @@ def eval_command(
     m = result.metrics
     console = Console()
     note = f" ({result.split_note})" if result.split_note else ""
-    console.print(f"{result.dataset} / {result.split}{f' (TTA {tta})' if tta != 'none' else ''}{note}: {m.num_samples} images, {result.checkpoint}")
+    console.print(f"{result.dataset} / {result.split}{f' (TTA {tta}' + (f' on the {tta_share:.0%} least confident' if tta_share < 1 else '') + ')' if tta != 'none' else ''}{note}: {m.num_samples} images, {result.checkpoint}")
     head = Table()
     head.add_column("metric")
     head.add_column("value", justify="right")

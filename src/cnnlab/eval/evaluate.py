@@ -13,7 +13,7 @@ from cnnlab.display import CELL, TABLE, esc, percent, table
 from cnnlab.errors import ConfigError
 from cnnlab.eval.metrics import Metrics, compute_metrics, most_confident_errors
 from cnnlab.eval.predict import channel_stat
-from cnnlab.eval.tta import TestTimeAugmentation, tta_level
+from cnnlab.eval.tta import TestTimeAugmentation, confidence, share_threshold, tta_level
 from cnnlab.numerics import FP32, Numerics, for_evaluation
 from cnnlab.runs import RunDir, load_model, read_checkpoint, resolve_run
 
@@ -44,6 +44,7 @@ class EvalResult:
     labels: torch.Tensor
     mistakes: list[Mistake] = field(default_factory=list)
     split_note: str = ""  # why this split was evaluated when none was asked for (no test split)
+    tta_share: float = 1.0  # the share of the images, least confident first, that got the TTA views
 
     def __repr__(self) -> str:
         return eval_text(self)
@@ -58,6 +59,7 @@ class EvalResult:
             "split": self.split,
             "checkpoint": self.checkpoint,
             "tta": self.tta,
+            "tta_share": self.tta_share,
             **self.metrics.to_dict(),
             "mistakes": [
                 {"index": m.index, "true": self.metrics.classes[m.true], "pred": self.metrics.classes[m.pred], "prob": m.prob}
@@ -84,6 +86,7 @@ def evaluate_model(
     mean: Sequence[float],
     std: Sequence[float],
     tta: str = "none",
+    tta_share: float = 1.0,
     numerics: Numerics = FP32,
     device: str | torch.device = "cpu",
     gallery: int = GALLERY_SIZE,
@@ -97,7 +100,9 @@ def evaluate_model(
     """The one pass over a split: run ``model`` over normalized ``(x, y)`` batches and measure it.
 
     ``numerics``: the precision and memory layout the run trained in, so the numbers are the run's
-    own (and NHWC bf16 is several times faster on a CPU). ``tta``: a level of `cnnlab.eval.tta`.
+    own (and NHWC bf16 is several times faster on a CPU). ``tta``: a level of `cnnlab.eval.tta`;
+    ``tta_share``: the share of the split (its least confident images, ranked by a first, plain pass
+    over ``batches``, which must then be re-iterable) that gets its views.
     Only the ``gallery`` most confident mistakes keep their image, so memory stays small on big
     splits. ``gather`` joins the logits and labels of all processes (under torchrun: each evaluates
     its shard); the mistakes are this process's. ``dataset``, ``split``, ``checkpoint`` and
@@ -108,13 +113,14 @@ def evaluate_model(
     if numerics.channels_last:
         model.to(memory_format=torch.channels_last)
     mean_t, std_t = channel_stat(mean, device), channel_stat(std, device)
-    views = TestTimeAugmentation.for_data(tta, mean, std)
+    views = TestTimeAugmentation.for_data(tta, mean, std, tta_share)
+    plain, threshold = _plain_pass(model, batches, numerics, device, views.share, gather) if views.selective else ([], None)
     all_logits, all_labels, mistakes = [], [], []
     seen = 0
-    for x, y in batches:                                  # x (B, C, H, W) normalized, y (B,)
+    for i, (x, y) in enumerate(batches):                  # x (B, C, H, W) normalized, y (B,)
         x, y = numerics.layout(x.to(device)), y.to(device)
         with autocast():
-            logits = views(model, x)                      # (B, classes) float32, averaged over the views
+            logits = views(model, x, plain[i] if plain else None, threshold)  # (B, classes) float32, view average
         if gallery:
             for i, true, pred, prob in most_confident_errors(logits.softmax(1), y, gallery):
                 mistakes.append(Mistake(seen + i, true, pred, prob, _denormalize(x[i : i + 1], mean_t, std_t)[0]))
@@ -126,7 +132,23 @@ def evaluate_model(
         raise ConfigError("the split to evaluate is empty: choose another --split or dataset")
     logits, labels = gather(torch.cat(all_logits)), gather(torch.cat(all_labels))
     metrics = compute_metrics(logits, labels, classes, topk=topk)
-    return EvalResult(metrics, dataset, split, checkpoint, views.level, logits.softmax(1), labels, mistakes, split_note)
+    return EvalResult(metrics, dataset, split, checkpoint, views.level, logits.softmax(1), labels, mistakes, split_note,
+                      views.share)
+
+
+def _plain_pass(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], numerics: Numerics,
+                device: str | torch.device, share: float,
+                gather: Callable[[torch.Tensor], torch.Tensor]) -> tuple[list[torch.Tensor], float]:
+    """The plain logits of every batch, and the top probability at or below which the least confident
+    ``share`` of the whole split falls: a second pass over ``batches`` gives those images the views."""
+    autocast = numerics.autocast(device)
+    plain = []
+    for x, _ in batches:
+        with autocast():
+            plain.append(model(numerics.layout(x.to(device))).float())
+    if not plain:
+        return [], None
+    return plain, share_threshold(gather(torch.cat([confidence(p) for p in plain])), share)
 
 
 def default_split(name: str, has_test: bool, has_val: bool) -> tuple[str, str]:
@@ -149,6 +171,7 @@ def evaluate(
     data: Any = None,
     split: str | None = None,
     tta: str | bool = "none",
+    tta_share: float = 1.0,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     which: str = "best",
@@ -158,7 +181,8 @@ def evaluate(
     """Evaluate a run (folder or checkpoint) on ``split`` of its dataset, or of ``data``.
 
     ``split`` None: the test split, or the validation split when the dataset has no test split
-    (``split_note`` of the result says so). ``tta``: none, flip, translate or grid (`cnnlab.eval.tta`).
+    (``split_note`` of the result says so). ``tta``: none, flip, translate or grid (`cnnlab.eval.tta`);
+    ``tta_share`` below 1: only that share of the split, its least confident images, gets the views.
 
     ``data`` is a dataset name (``"digits"``, ``"folder:PATH"``, ...) or a loaded DatasetBundle;
     images are resized and converted to the channels the model was trained on and normalized
@@ -197,7 +221,7 @@ def evaluate(
     loader = make_loader(splits[split], batch_size=batch_size, shuffle=False, mean=meta["mean"], std=meta["std"], device=device)
     return evaluate_model(
         loaded.model, loader, list(meta.get("classes") or bundle.classes), mean=meta["mean"], std=meta["std"],
-        tta=level, numerics=for_evaluation(loaded.numerics, run_config, device), device=device,
+        tta=level, tta_share=tta_share, numerics=for_evaluation(loaded.numerics, run_config, device), device=device,
         dataset=bundle.name, split=split, checkpoint=str(checkpoint), split_note=split_note,
     )
 

@@ -132,7 +132,8 @@ def _default_evaluation(run_dir: Path, kind: str, device: str | torch.device) ->
     checkpoint = resolve_run(run_dir).checkpoint
     if kind == "features" or checkpoint is None:
         return None
-    return evaluate(run_dir, tta=tta_level(checkpoint_config(checkpoint)), device=device)
+    config = checkpoint_config(checkpoint)
+    return evaluate(run_dir, tta=tta_level(config), tta_share=config.get("tta_share", 1.0), device=device)
 
 
 def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, device: str | torch.device = "cpu") -> Path:

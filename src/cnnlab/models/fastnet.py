@@ -21,7 +21,10 @@ the training images' patch covariance divided by the square roots of their eigen
 kept with both signs (2*C*k*k channels: 8 for 2x2 gray patches), then GELU. Only its bias
 learns. It needs the data, so the trainer calls `init_from_data` with training images before
 the first step (a fresh model without it has random stem filters). ``act_layer`` swaps GELU for
-another activation (a name of `cnnlab.layers.ACT_LAYERS` or a class). airbench's 64x BN-bias
+another activation (a name of `cnnlab.layers.ACT_LAYERS` or a class); ``stem_act_layer`` swaps
+the stem's alone. After the whitening stem ReLU loses nothing: its filters come in +-v pairs, and
+ReLU(z), ReLU(-z) together keep z (CReLU), while it costs a third of GELU on the largest
+activation of the net (27x27 for 28x28 images). airbench's 64x BN-bias
 learning rate is the trainer's ``norm_bias_lr_mult``.
 
 Small-input stem (inputs <= 64 pixels, or ``small_stem=True``): a stride-1 3x3 conv, so a 28x28
@@ -107,6 +110,7 @@ class FastNet(ImageClassifier):
         stem: str = "conv",
         whiten_kernel: int = 2,
         act_layer: str | LayerFactory = "gelu",
+        stem_act_layer: str | LayerFactory | None = None,
         bn_momentum: float = 0.1,
         freeze_bn_scale: bool = False,
         dirac: bool = False,
@@ -118,19 +122,21 @@ class FastNet(ImageClassifier):
             raise ConfigError(f"{arch} stem must be 'conv' or 'whiten', got {stem!r}")
         small = use_small_stem(small_stem, input_size)
         act = get_act_layer(act_layer)
+        stem_act = get_act_layer(stem_act_layer) if stem_act_layer is not None else act
         norm = FrozenScaleBatchNorm2d if freeze_bn_scale else nn.BatchNorm2d
 
-        def conv_bn_act(cin: int, cout: int, *, stride: int = 1, pool: bool = False) -> list[nn.Module]:
+        def conv_bn_act(cin: int, cout: int, *, stride: int = 1, pool: bool = False,
+                        act: LayerFactory = act) -> list[nn.Module]:
             """3x3 conv (no bias: BN has one), an optional 2x2 max pool, BN, activation."""
             conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
             return [conv, *([nn.MaxPool2d(2)] if pool else []), norm(cout, momentum=bn_momentum), make_act(act)]
 
         if stem == "whiten":
             whiten = PatchWhitening(in_channels, whiten_kernel)
-            stem_width, stem_layers = whiten.out_channels, [whiten, make_act(act)]
+            stem_width, stem_layers = whiten.out_channels, [whiten, make_act(stem_act)]
         else:
             stem_width = stem_width or widths[0]
-            stem_layers = conv_bn_act(in_channels, stem_width, stride=1 if small else 2)
+            stem_layers = conv_bn_act(in_channels, stem_width, stride=1 if small else 2, act=stem_act)
         self.stem = nn.Sequential(*stem_layers) if small else nn.Sequential(*stem_layers, nn.MaxPool2d(2))
         chans = [stem_width, *widths]
         self.groups = nn.Sequential(*(

@@ -109,6 +109,8 @@ class TrainConfig:
     lookahead: bool = setting(False, "airbench's lookahead: every 5 steps the weights move to a slow average of "
                               "themselves.")
     tta: str = setting("none", "Test-time augmentation at the final test: none | flip | translate | grid.")
+    tta_share: float = setting(1.0, "With --tta: give the views only to this share of the test images, those "
+                               "whose plain prediction is least confident (1 = all).")
     # hardware and numerics
     device: str = setting("auto", "auto | cpu | cuda | cuda:N.")
     precision: str = setting("auto", "auto (default: bf16 where the CPU/GPU runs it natively, else fp32) | fp32 | "
@@ -161,9 +163,10 @@ class TrainConfig:
         if bad:
             k = bad[0]
             raise ConfigError(f"{k}={getattr(self, k)!r} is out of range; see `cnnlab train --help` for valid values")
-        from cnnlab.eval.tta import check_tta
+        from cnnlab.eval.tta import check_tta, check_tta_share
 
         check_tta(self.tta)
+        check_tta_share(self.tta_share)
         check_option_pairs(vars(self), (("alternate_flip", "hflip"),))
 
     def to_dict(self, *, for_file: bool = False) -> dict[str, Any]:

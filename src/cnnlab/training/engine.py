@@ -285,14 +285,15 @@ def _loop(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, sto
 
 
 def _evaluate(s: Session, dist: distributed.Dist, split: str | None, model: nn.Module | None = None, *,
-              tta: str = "none", gallery: int = 0, checkpoint: str = "", split_note: str = "") -> EvalResult | None:
+              tta: str = "none", tta_share: float = 1.0, gallery: int = 0, checkpoint: str = "",
+              split_note: str = "") -> EvalResult | None:
     """One pass of `cnnlab.eval.evaluate_model` over the run's ``split`` ("val" or "test"; None without one),
     in the run's precision and memory layout (`cnnlab eval` and the report follow them too)."""
     loader = {"val": s.val_loader, "test": s.test_loader, None: None}[split]
     if loader is None:
         return None
     return evaluate_model(model or s.eval_model, loader, s.meta["classes"], mean=s.meta["mean"], std=s.meta["std"],
-                          tta=tta, numerics=s.numerics, device=dist.device, gallery=gallery, gather=dist.all_gather,
+                          tta=tta, tta_share=tta_share, numerics=s.numerics, device=dist.device, gallery=gallery, gather=dist.all_gather,
                           dataset=s.meta["dataset"], split=split, checkpoint=checkpoint, split_note=split_note)
 
 
@@ -364,8 +365,8 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
     has_test, has_val = s.test_loader is not None, s.val_loader is not None
     split, note = default_split(s.meta["dataset"], has_test, has_val) if has_test or has_val else (None, "")
     # the one pass over the test split: results.json and the report both take their figures from it
-    final = _evaluate(s, dist, split, model, tta=cfg.tta, gallery=GALLERY_SIZE, checkpoint=str(loaded.path),
-                      split_note=note)
+    final = _evaluate(s, dist, split, model, tta=cfg.tta, tta_share=cfg.tta_share, gallery=GALLERY_SIZE,
+                      checkpoint=str(loaded.path), split_note=note)
     final_loss, final_acc = (final.metrics.loss, final.metrics.accuracy) if final is not None else (None, None)
     test_acc, test_loss = (final_acc, final_loss) if split == "test" else (None, None)
     results = {
@@ -373,7 +374,7 @@ def _finish(cfg: TrainConfig, s: Session, run: RunDir, dist: distributed.Dist, b
         "test_acc": test_acc, "test_loss": test_loss, "eval_split": split, "eval_acc": final_acc,
         "best_val_acc": best["val_acc"] if s.val_loader is not None else None, "best_epoch": best["epoch"],
         "evaluated": f"{loaded.path.name} ({'EMA' if s.ema is not None else 'raw'} weights"
-                     f"{', ' + TestTimeAugmentation(cfg.tta).description if cfg.tta != 'none' else ''})",
+                     f"{', ' + TestTimeAugmentation(cfg.tta, share=cfg.tta_share).description if cfg.tta != 'none' else ''})",
         "epochs": cfg.epochs, "steps": pos.step, "params": sum(p.numel() for p in model.parameters()),
         "train_time_s": round(train_time, 2),
         "images_per_s": round(sorted(speeds)[len(speeds) // 2]) if speeds else None,  # median over epochs
