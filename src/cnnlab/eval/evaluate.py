@@ -117,10 +117,10 @@ def evaluate_model(
     plain, threshold = _plain_pass(model, batches, numerics, device, views.share, gather) if views.selective else ([], None)
     all_logits, all_labels, mistakes = [], [], []
     seen = 0
-    for i, (x, y) in enumerate(batches):                  # x (B, C, H, W) normalized, y (B,)
+    for batch, (x, y) in enumerate(batches):              # x (B, C, H, W) normalized, y (B,)
         x, y = numerics.layout(x.to(device)), y.to(device)
         with autocast():
-            logits = views(model, x, plain[i] if plain else None, threshold)  # (B, classes) float32, view average
+            logits = views(model, x, plain[batch] if plain else None, threshold)  # (B, classes) float32, view average
         if gallery:
             for i, true, pred, prob in most_confident_errors(logits.softmax(1), y, gallery):
                 mistakes.append(Mistake(seen + i, true, pred, prob, _denormalize(x[i : i + 1], mean_t, std_t)[0]))
@@ -138,7 +138,7 @@ def evaluate_model(
 
 def _plain_pass(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], numerics: Numerics,
                 device: str | torch.device, share: float,
-                gather: Callable[[torch.Tensor], torch.Tensor]) -> tuple[list[torch.Tensor], float]:
+                gather: Callable[[torch.Tensor], torch.Tensor]) -> tuple[list[torch.Tensor], float | None]:
     """The plain logits of every batch, and the top probability at or below which the least confident
     ``share`` of the whole split falls: a second pass over ``batches`` gives those images the views."""
     autocast = numerics.autocast(device)
