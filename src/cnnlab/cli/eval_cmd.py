@@ -46,15 +46,16 @@ def eval_command(
     from cnnlab.eval import evaluate
     from cnnlab.eval.tta import check_tta, check_tta_share
 
-    result = evaluate(run, data=data, split=split, tta=check_tta(tta), tta_share=check_tta_share(tta_share), which=which, batch_size=batch_size,
-                      device=_device(device), allow_class_mismatch=allow_class_mismatch)
+    result = evaluate(run, data=data, split=split, tta=check_tta(tta), tta_share=check_tta_share(tta_share), which=which,
+                      batch_size=batch_size, device=_device(device), allow_class_mismatch=allow_class_mismatch)
     if as_json:
         _print_json(result.to_dict())
         return
     m = result.metrics
     console = Console()
     note = f" ({result.split_note})" if result.split_note else ""
-    console.print(f"{result.dataset} / {result.split}{f' (TTA {tta}' + (f' on the {tta_share:.0%} least confident' if tta_share < 1 else '') + ')' if tta != 'none' else ''}{note}: {m.num_samples} images, {result.checkpoint}")
+    views = f" on the {tta_share:.0%} least confident" if tta_share < 1 else ""
+    console.print(f"{result.dataset} / {result.split}{f' (TTA {tta}{views})' if tta != 'none' else ''}{note}: {m.num_samples} images, {result.checkpoint}")
     head = Table()
     head.add_column("metric")
     head.add_column("value", justify="right")

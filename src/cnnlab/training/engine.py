@@ -293,8 +293,8 @@ def _evaluate(s: Session, dist: distributed.Dist, split: str | None, model: nn.M
     if loader is None:
         return None
     return evaluate_model(model or s.eval_model, loader, s.meta["classes"], mean=s.meta["mean"], std=s.meta["std"],
-                          tta=tta, tta_share=tta_share, numerics=s.numerics, device=dist.device, gallery=gallery, gather=dist.all_gather,
-                          dataset=s.meta["dataset"], split=split, checkpoint=checkpoint, split_note=split_note)
+                          tta=tta, tta_share=tta_share, numerics=s.numerics, device=dist.device, gallery=gallery,
+                          gather=dist.all_gather, dataset=s.meta["dataset"], split=split, checkpoint=checkpoint, split_note=split_note)
 
 
 def _save(s: Session, cfg: TrainConfig, run: RunDir, pos: Position, best: dict[str, Any], sums: EpochSums,
