@@ -82,6 +82,25 @@ def test_relu_after_the_whitening_stem_keeps_the_whitened_values():
     torch.testing.assert_close(out[:, :half] - out[:, half:], z[:, :half])
 
 
+def test_depths_set_the_convs_of_each_group():
+    model = create_model("airnet_small", depths=[1, 3, 2])
+    convs = [sum(isinstance(m, nn.Conv2d) for m in group.modules()) for group in model.groups]
+    assert convs == [1, 3, 2]
+    assert all(isinstance(group[1], nn.MaxPool2d) for group in model.groups)  # the first conv still pools
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    torch.manual_seed(0)
+    default = create_model("airnet_small").state_dict()
+    torch.manual_seed(0)
+    explicit = create_model("airnet_small", depths=[2, 2, 2]).state_dict()
+    assert default.keys() == explicit.keys() and all(torch.equal(default[k], explicit[k]) for k in default)
+
+
+@pytest.mark.parametrize("depths", [[1, 0, 2], [2, 2], [1.5, 2, 2]])
+def test_bad_depths_are_a_config_error(depths):
+    with pytest.raises(ConfigError, match=r"depths must give each of the 3 groups .* convs >= 1"):
+        create_model("airnet_small", depths=depths)
+
+
 def test_unknown_stem_is_a_config_error():
     with pytest.raises(ConfigError, match="stem must be 'conv' or 'whiten'"):
         create_model("airnet_small", stem="patchify")
