@@ -101,6 +101,31 @@ def test_bad_depths_are_a_config_error(depths):
         create_model("airnet_small", depths=depths)
 
 
+def test_downsample_by_a_strided_conv_instead_of_a_max_pool():
+    model = create_model("airnet_small", stem="whiten", downsample=["stride", "stride", "pool"])
+    first_convs = [group[0] for group in model.groups]
+    assert [conv.stride for conv in first_convs] == [(2, 2), (2, 2), (1, 1)]
+    assert [isinstance(group[1], nn.MaxPool2d) for group in model.groups] == [False, False, True]
+    x = model.stem(torch.randn(2, 1, 28, 28))                  # 27x27 after the 2x2 whitening conv
+    sizes = []
+    for group in model.groups:
+        x = group(x)
+        sizes.append(x.shape[-1])
+    assert sizes == [14, 7, 3]                                 # (27 + 2 - 3) // 2 + 1 = 14; then 7; pool: 3
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    torch.manual_seed(0)
+    default = create_model("airnet_small").state_dict()
+    torch.manual_seed(0)
+    pooled = create_model("airnet_small", downsample="pool").state_dict()
+    assert all(torch.equal(default[k], pooled[k]) for k in default)
+
+
+@pytest.mark.parametrize("downsample", ["avg", ["stride", "pool"]])
+def test_bad_downsample_is_a_config_error(downsample):
+    with pytest.raises(ConfigError, match="downsample must be 'pool' or 'stride', or a list of those with one per group"):
+        create_model("airnet_small", downsample=downsample)
+
+
 def test_unknown_stem_is_a_config_error():
     with pytest.raises(ConfigError, match="stem must be 'conv' or 'whiten'"):
         create_model("airnet_small", stem="patchify")
