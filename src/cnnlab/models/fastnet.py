@@ -31,9 +31,10 @@ learning rate is the trainer's ``norm_bias_lr_mult``.
 alone, of depth 3 one more conv-BN-act. ``downsample="stride"`` (for every group, or a list with one
 value per group) halves the image with a stride-2 first conv instead of the max pool after it: a
 quarter of that conv's work, no pool, and an odd size rounds up (27 -> 14) where pooling floors it.
-The 90% recipe's net on AVX2 CPUs, 16-32-64 with ``depths=(1, 1, 2)`` and ``downsample=("stride",
-"pool", "pool")``, trains 1.48x faster per step than the default layout at about its accuracy for
-the same steps (docs/recipes.md, "A cheaper net for the 90% recipe").
+The net of the 90% and demo recipes on AVX2 CPUs, 16-32-64 with ``depths=(1, 1, 2)`` and
+``downsample=("stride", "pool", "pool")``, trains 1.48x faster per step than the default layout, at
+about its accuracy for the same steps in short runs (docs/recipes.md, "A cheaper net for the 90%
+recipe and the demo").
 
 Small-input stem (inputs <= 64 pixels, or ``small_stem=True``): a stride-1 3x3 conv, so a 28x28
 image becomes 14, 7, 3 pixels across the three groups. Larger inputs get a stride-2 stem followed by
