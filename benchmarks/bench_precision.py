@@ -21,6 +21,19 @@ from cnnlab.models import create_model
 from cnnlab.numerics import choose_numerics, time_layouts
 from cnnlab.training import resolve_config, list_recipes
 
+NET_COLUMN = 44
+
+
+def net_label(model: str, model_kwargs: dict) -> str:
+    """The recipe's net as its name, widths and, where set, its convs per group and downsampling:
+    two recipes' nets may share widths and differ in layout (``airnet 16-32-64 1-1-2 stride,pool,pool``)."""
+    parts = [model]
+    for key, sep in (("widths", "-"), ("depths", "-"), ("downsample", ",")):
+        value = model_kwargs.get(key)
+        if value is not None:
+            parts.append(value if isinstance(value, str) else sep.join(map(str, value)))
+    return " ".join(parts)
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,7 +44,7 @@ def main() -> None:
     print(f"bf16: {'native' if cpu.native_bf16 else 'emulated'} ({cpu.decided_by})")
     header = ("recipe", "model", "fp32", "fp32 CL", "bf16", "bf16 CL", "auto picks", "auto / fp32")
     print("images/s of a training step; CL = channels-last")
-    print(f"{header[0]:<18}{header[1]:<26}" + "".join(f"{h:>10}" for h in header[2:6]) + f"{header[6]:>22}{header[7]:>12}")
+    print(f"{header[0]:<18}{header[1]:<{NET_COLUMN}}" + "".join(f"{h:>10}" for h in header[2:6]) + f"{header[6]:>22}{header[7]:>12}")
     for recipe in args.recipes:
         cfg = resolve_config(recipe=recipe)
         torch.manual_seed(0)
@@ -43,8 +56,7 @@ def main() -> None:
             speeds[precision, False], speeds[precision, True] = 1 / seconds[False], 1 / seconds[True]
         auto = choose_numerics("auto", "auto", "cpu", model=model, batch_shape=shape, cache=False)
         picked = speeds[auto.precision, auto.channels_last]
-        widths = "-".join(map(str, cfg.model_kwargs.get("widths", ()))) or "default"
-        print(f"{recipe:<18}{cfg.model + ' ' + widths:<26}"
+        print(f"{recipe:<18}{net_label(cfg.model, cfg.model_kwargs):<{NET_COLUMN}}"
               + "".join(f"{speeds[key]:>10,.0f}" for key in (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)))
               + f"{auto.precision + (' CL' if auto.channels_last else ' NCHW'):>22}{picked / speeds['fp32', False]:>11.2f}x")
 

@@ -99,7 +99,7 @@ def test_default_depths_and_downsample_build_the_same_network(options):
     assert default.keys() == explicit.keys() and all(torch.equal(default[k], explicit[k]) for k in default)
 
 
-@pytest.mark.parametrize("depths", [[1, 0, 2], [2, 2], [1.5, 2, 2]])
+@pytest.mark.parametrize("depths", [[1, 0, 2], [2, 2], [1.5, 2, 2], [True, 2, 2]])  # a bool is an int to Python
 def test_bad_depths_are_a_config_error(depths):
     with pytest.raises(ConfigError, match=r"depths must give each of the 3 groups .* convs >= 1"):
         create_model("airnet_small", depths=depths)

@@ -137,7 +137,7 @@ class FastNet(ImageClassifier):
         if stem not in ("conv", "whiten"):
             raise ConfigError(f"{arch} stem must be 'conv' or 'whiten', got {stem!r}")
         depths = tuple(depths) if depths is not None else (2,) * len(widths)
-        if len(depths) != len(widths) or any(not isinstance(d, int) or d < 1 for d in depths):
+        if len(depths) != len(widths) or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in depths):
             raise ConfigError(f"{arch} depths must give each of the {len(widths)} groups (widths {list(widths)}) "
                               f"a whole number of convs >= 1, e.g. {[2] * len(widths)}; got {list(depths)}")
         downsample = (downsample,) * len(widths) if isinstance(downsample, str) else tuple(downsample)
