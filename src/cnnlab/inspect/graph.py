@@ -123,6 +123,14 @@ def _pool_function_params(n: fx.Node) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in given.items() if isinstance(v, (int, tuple, list))}
 
 
+class _LayerTracer(fx.Tracer):
+    """fx's tracer, with every module of a known kind a node of its own, subclasses included
+    (`cnnlab.layers.GELU`, a frozen-scale BatchNorm): fx traces into any module defined outside torch.nn."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return _module_kind(m) != "other" or super().is_leaf_module(m, module_qualified_name)
+
+
 class _Body(nn.Module):
     """The model without its input-shape check (control flow fx cannot trace)."""
 
@@ -157,7 +165,8 @@ def _function_name(target: Any) -> str:
 def trace_graph(model: nn.Module, x: torch.Tensor) -> NetGraph:
     """The graph of ``model`` run on one image ``x`` (1, C, H, W), with every node's output."""
     try:
-        gm = fx.symbolic_trace(_Body(model))
+        body = _Body(model)
+        gm = fx.GraphModule(body, _LayerTracer().trace(body))
     except Exception as err:  # noqa: BLE001 - fx raises many kinds; any of them means "use the fallback"
         reason = str(err).splitlines()[0][:160]
         return _module_chain(model, x, f"torch.fx could not trace this model ({type(err).__name__}: {reason}); "

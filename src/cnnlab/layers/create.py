@@ -10,6 +10,7 @@ from typing import Callable
 from torch import nn
 
 from cnnlab.errors import ConfigError
+from cnnlab.layers.gelu import GELU
 
 LayerFactory = Callable[..., nn.Module]
 
@@ -24,7 +25,7 @@ ACT_LAYERS: dict[str, LayerFactory] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
     "elu": nn.ELU,
-    "gelu": nn.GELU,
+    "gelu": GELU,                      # nn.GELU, faster on channels-last CPU tensors
     "silu": nn.SiLU,
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
