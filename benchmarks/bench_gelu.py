@@ -52,11 +52,11 @@ def main() -> None:
         torch.manual_seed(0)
         model = create_model(cfg.model, num_classes=10, in_channels=1, input_size=(28, 28), **cfg.model_kwargs)
         models = {"torch": with_torch_gelu(model), "cnnlab": model}
+        for net in models.values():
+            net.to(memory_format=torch.channels_last)
         x = torch.randn(cfg.batch_size, 1, 28, 28).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 10, (cfg.batch_size,))
         speeds: dict[str, list[float]] = {name: [] for name in models}
-        for name in models:
-            models[name] = models[name].to(memory_format=torch.channels_last)
         for _ in range(args.rounds):
             for name, net in models.items():
                 speeds[name].append(images_per_s(net, x, y, args.steps, autocast))
