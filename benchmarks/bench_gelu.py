@@ -21,7 +21,7 @@ from torch import nn
 from cnnlab.layers import GELU
 from cnnlab.models import create_model
 from cnnlab.numerics import Numerics, resolve_precision
-from cnnlab.training import resolve_config
+from cnnlab.training import list_recipes, resolve_config
 
 RECIPES = ("demo", "fashion-mnist-90", "fashion-mnist-93", "fashion-mnist-95")
 
@@ -38,7 +38,7 @@ def with_torch_gelu(model: nn.Module) -> nn.Module:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--recipes", nargs="*", default=list(RECIPES))
+    p.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=list_recipes(), metavar="RECIPE")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--steps", type=int, default=10)
     args = p.parse_args()

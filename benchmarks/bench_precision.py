@@ -37,7 +37,7 @@ def net_label(model: str, model_kwargs: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--recipes", nargs="*", default=list_recipes())
+    p.add_argument("--recipes", nargs="*", default=list_recipes(), choices=list_recipes(), metavar="RECIPE")
     args = p.parse_args()
     print(machine())
     cpu = cpu_info()
