@@ -15,11 +15,11 @@ import copy
 
 import torch
 from _machine import machine
+from _recipe_net import recipe_net
 from bench_stems import images_per_s
 from torch import nn
 
 from cnnlab.layers import GELU
-from cnnlab.models import create_model
 from cnnlab.numerics import Numerics, resolve_precision
 from cnnlab.training import list_recipes, resolve_config
 
@@ -49,8 +49,7 @@ def main() -> None:
     print(f"{'recipe':<18}{'nn.GELU img/s':>15}{'cnnlab GELU img/s':>19}{'ratio':>8}")
     for recipe in args.recipes:
         cfg = resolve_config(recipe=recipe)
-        torch.manual_seed(0)
-        model = create_model(cfg.model, num_classes=10, in_channels=1, input_size=(28, 28), **cfg.model_kwargs)
+        model = recipe_net(cfg)
         models = {"torch": with_torch_gelu(model), "cnnlab": model}
         for net in models.values():
             net.to(memory_format=torch.channels_last)

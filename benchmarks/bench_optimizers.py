@@ -15,9 +15,9 @@ import time
 
 import torch
 from _machine import machine
+from _recipe_net import recipe_net
 from torch import nn
 
-from cnnlab.models import create_model
 from cnnlab.numerics import choose_numerics
 from cnnlab.training import resolve_config
 from cnnlab.training.optim import build_optimizer
@@ -41,8 +41,7 @@ def main() -> None:
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     setups = {}
     for name in args.optimizers:
-        torch.manual_seed(0)
-        model = create_model(cfg.model, num_classes=10, in_channels=1, input_size=(28, 28), **cfg.model_kwargs)
+        model = recipe_net(cfg)
         numerics = choose_numerics(cfg.precision, cfg.channels_last, "cpu", model=model, loss_fn=loss_fn, batch_shape=shape)
         if numerics.channels_last:
             model = model.to(memory_format=torch.channels_last)

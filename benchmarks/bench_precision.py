@@ -15,9 +15,9 @@ import argparse
 
 import torch
 from _machine import machine
+from _recipe_net import recipe_net
 
 from cnnlab.hardware import cpu_info
-from cnnlab.models import create_model
 from cnnlab.numerics import choose_numerics, time_layouts
 from cnnlab.training import resolve_config, list_recipes
 
@@ -47,8 +47,7 @@ def main() -> None:
     print(f"{header[0]:<18}{header[1]:<{NET_COLUMN}}" + "".join(f"{h:>10}" for h in header[2:6]) + f"{header[6]:>22}{header[7]:>12}")
     for recipe in args.recipes:
         cfg = resolve_config(recipe=recipe)
-        torch.manual_seed(0)
-        model = create_model(cfg.model, num_classes=10, in_channels=1, input_size=(28, 28), **cfg.model_kwargs)
+        model = recipe_net(cfg)
         shape = (cfg.batch_size, 1, 28, 28)
         speeds = {}
         for precision in ("fp32", "bf16"):
