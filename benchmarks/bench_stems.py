@@ -47,7 +47,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto | fp32 | bf16 (the step runs on the CPU)")
     args = p.parse_args()
     precision, why = resolve_precision(args.precision, "cpu")
     autocast = Numerics(precision, True, why).autocast("cpu")
