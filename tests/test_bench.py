@@ -13,6 +13,7 @@ from torch import nn
 
 from cnnlab.bench import bench_train, format_result, matmul_gflops, step_flops
 from cnnlab.bench import peak as peak_module
+from cnnlab.bench import throughput
 from cnnlab.data.locate import SYSTEM_ROOTS
 from cnnlab.errors import ConfigError
 from cnnlab.hardware import PROBE_SIZE
@@ -98,9 +99,33 @@ def test_auto_picks_fp32_where_bf16_is_emulated_and_every_stage_is_reported(monk
     assert sum(s.startswith("round ") for s in stages) == TINY["rounds"]
 
 
-def test_the_timed_rounds_fit_the_time_budget():
-    r = bench_train("fastnet_small", input_shape=(1, 8, 8), textbook=False, **{**TINY, "steps": 1000}, max_seconds=1e-6)
-    assert r.steps == 1 and r.cnnlab.images == [TINY["batch_size"]] * TINY["rounds"]
+def test_a_spent_budget_leaves_one_warm_up_step_and_one_timed_step_of_each_loop(monkeypatch):
+    calls = {"cnnlab": 0, "textbook": 0}
+
+    def counted(name, make):
+        def build(*args):
+            step = make(*args)
+            return lambda x, y: calls.__setitem__(name, calls[name] + 1) or step(x, y)
+        return build
+
+    monkeypatch.setattr(throughput, "_cnnlab_step", counted("cnnlab", throughput._cnnlab_step))
+    monkeypatch.setattr(throughput, "_textbook_step", counted("textbook", throughput._textbook_step))
+    r = bench_train("fastnet_small", input_shape=(1, 8, 8), **{**TINY, "steps": 1000, "warmup": 5, "rounds": 3},
+                    max_seconds=1e-6)
+    assert (r.rounds, r.steps) == (1, 1) and r.cnnlab.images == r.textbook.images == [TINY["batch_size"]]
+    assert calls == {"cnnlab": 2, "textbook": 2}     # one warm-up step and one timed step each
+    assert "; 1 round x 1 step\n" in format_result(r)
+
+
+@pytest.mark.parametrize("rounds, steps, step_seconds, left, fitted", [
+    (3, 20, 0.1, 100.0, (3, 20)),   # everything fits
+    (3, 20, 0.5, 15.0, (3, 10)),    # fewer steps per round first
+    (3, 20, 1.0, 2.5, (2, 1)),      # then fewer rounds
+    (3, 20, 1.0, 0.5, (1, 1)),      # and at least one step of one round
+    (3, 20, 1.0, -4.0, (1, 1)),     # also when the budget is already spent
+])
+def test_the_rounds_fit_the_time_left(rounds, steps, step_seconds, left, fitted):
+    assert throughput._fit_rounds(rounds, steps, step_seconds, left) == fitted
 
 
 def test_dataset_images_feed_both_loops():

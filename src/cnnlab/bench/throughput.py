@@ -38,6 +38,8 @@ from cnnlab.training.step import StepParts, train_step
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 CROP_PADDING = 2
 LR = 0.05              # any stable rate: the step costs the same whatever it is
+MAX_SECONDS = 45.0     # the whole benchmark, imports aside: `cnnlab bench` ends within a minute on any CPU
+WARMUP_SHARE = 0.25    # of the time left at the warm-up: the rest is the timed rounds'
 
 
 @dataclass
@@ -221,6 +223,29 @@ def _textbook_batches(images: _Images, shape: Sequence[int], batch_size: int, se
         yield from loader
 
 
+def _warm_up(loops: Sequence[tuple[Step, Iterator[Any], LoopTiming]], warmup: int, seconds: float) -> float:
+    """Up to ``warmup`` untimed steps of each loop, at least one, and no further step once ``seconds`` have
+    passed; returns the seconds of the last step of every loop together, which size the rounds."""
+    stop = time.perf_counter() + seconds
+    step_seconds = 0.0
+    for step, batches, _ in loops:
+        for done in range(max(warmup, 1)):
+            if done and time.perf_counter() > stop:
+                break
+            start = time.perf_counter()
+            step(*next(batches))
+        step_seconds += time.perf_counter() - start
+    return step_seconds
+
+
+def _fit_rounds(rounds: int, steps: int, step_seconds: float, seconds_left: float) -> tuple[int, int]:
+    """The rounds and steps per round of ``rounds`` x ``steps`` that fit ``seconds_left`` at ``step_seconds``
+    a step (of every loop): fewer steps first, then fewer rounds, and at least one step of one round."""
+    fit = int(max(seconds_left, 0.0) / max(step_seconds, 1e-9))
+    rounds = max(1, min(rounds, fit))
+    return rounds, max(1, min(steps, fit // rounds))
+
+
 def _time_round(step: Step, batches: Iterator[Any], steps: int, timing: LoopTiming, device: torch.device) -> None:
     seen = 0
     start = time.perf_counter()
@@ -240,19 +265,22 @@ def bench_train(model: str, *, input_shape: Sequence[int] | None = None, data: s
                 data_dir: str | None = None, batch_size: int = 256, steps: int = 20, warmup: int = 3,
                 rounds: int = 3, precision: str = "auto", channels_last: bool | str = "auto", textbook: bool = True,
                 num_classes: int = 10, device: str | torch.device = "cpu", seed: int = 0,
-                peak_size: int = 2048, peak_seconds: float = 0.5, max_seconds: float = 40.0,
+                peak_size: int = 2048, peak_seconds: float = 0.5, max_seconds: float = MAX_SECONDS,
                 progress: Callable[[str], None] | None = None) -> BenchResult:
     """Benchmark one training step of ``model`` (a registry name) and compare it with a textbook loop.
 
     Images come from ``data`` (a dataset name; its own shape) or are random uint8 of ``input_shape``
-    (C, H, W). Every loop runs ``warmup`` untimed steps, then ``rounds`` timed rounds of ``steps`` steps,
-    fewer steps where that would take more than ``max_seconds`` in all. The peak is the best GFLOP/s of
+    (C, H, W). Every loop runs up to ``warmup`` untimed steps, then ``rounds`` timed rounds of ``steps``
+    steps. ``max_seconds`` bounds the whole benchmark, from this call on: the warm-up stops early (after
+    one step of each loop) and the rounds take fewer steps, then fewer rounds (at least one step of one),
+    where they would run past it. The peak is the best GFLOP/s of
     ``peak_size`` x ``peak_size`` matmuls over about ``peak_seconds``, for the precisions this device
     runs natively. ``precision``/``channels_last``: "auto" decides as `cnnlab train` does.
     ``progress`` receives a line as each stage starts.
     """
     from cnnlab.models import create_model
 
+    deadline = time.perf_counter() + max_seconds
     say = progress or (lambda line: None)
     if min(batch_size, steps, rounds) < 1 or warmup < 0 or max_seconds <= 0:
         raise ConfigError("batch_size, steps, rounds and max_seconds must be >= 1 (> 0) and warmup >= 0")
@@ -293,14 +321,9 @@ def bench_train(model: str, *, input_shape: Sequence[int] | None = None, data: s
         plain = copy.deepcopy(net).to(dev).train()
         loops["textbook"] = (_textbook_step(plain, dev), _textbook_batches(images, shape, batch_size, seed),
                              LoopTiming())
-    say(f"warm-up: {max(warmup, 1)} step(s) of each loop")
-    step_seconds = 0.0
-    for step, batches, _ in loops.values():
-        for _ in range(max(warmup, 1)):                     # the last warm-up step is timed: it sizes the rounds
-            start = time.perf_counter()
-            step(*next(batches))
-        step_seconds += time.perf_counter() - start
-    steps = max(1, min(steps, int(max_seconds / rounds / max(step_seconds, 1e-9))))
+    say(f"warm-up: up to {max(warmup, 1)} step(s) of each loop")
+    step_seconds = _warm_up(list(loops.values()), warmup, WARMUP_SHARE * (deadline - time.perf_counter()))
+    rounds, steps = _fit_rounds(rounds, steps, step_seconds, deadline - time.perf_counter())
     for r in range(rounds):
         say(f"round {r + 1}/{rounds}: {steps} step(s) of each loop")
         for step, batches, timing in loops.values():
@@ -315,6 +338,10 @@ def bench_train(model: str, *, input_shape: Sequence[int] | None = None, data: s
     )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def format_result(r: BenchResult, machine: str | None = None) -> str:
     """The result as a few lines of text, with the machine it was measured on."""
     shape = "x".join(map(str, r.input_shape))
@@ -323,7 +350,7 @@ def format_result(r: BenchResult, machine: str | None = None) -> str:
     lines = [
         f"machine: {machine or machine_line()}",
         f"{r.model} on {shape} ({r.data}), batch {r.batch_size}, {r.precision}"
-        f"{', channels-last' if r.channels_last else ''}, {r.device}; {r.rounds} rounds x {r.steps} steps",
+        f"{', channels-last' if r.channels_last else ''}, {r.device}; {_count(r.rounds, 'round')} x {_count(r.steps, 'step')}",
         f"numerics: {r.numerics}",
         f"params {r.params:,}; FLOPs per image: forward {r.flops.forward / 1e6:.2f} M, "
         f"forward+backward {r.flops.total / 1e6:.2f} M",
