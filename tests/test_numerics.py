@@ -43,6 +43,18 @@ def test_the_override_sets_either_verdict(bf16):
     assert not hardware.cpu_info().native_bf16
 
 
+@pytest.mark.parametrize("value", ["maybe", "2", "on"])
+def test_an_override_that_is_no_yes_or_no_is_an_error_not_ignored(monkeypatch, value):
+    monkeypatch.setenv(hardware.BF16_ENV, value)
+    with pytest.raises(ConfigError, match=f"CNNLAB_CPU_BF16='{value}' is neither 0 nor 1"):
+        hardware.cpu_info()
+
+
+def test_an_empty_override_detects(monkeypatch):
+    monkeypatch.setenv(hardware.BF16_ENV, " ")
+    assert hardware.cpu_info().decided_by == hardware._detect(None).decided_by
+
+
 def test_the_real_detection_agrees_with_the_cpu_flags(monkeypatch):
     monkeypatch.delenv(hardware.BF16_ENV, raising=False)
     cpu = hardware._detect(None)

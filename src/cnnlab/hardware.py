@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from cnnlab.errors import ConfigError
+
 BF16_ENV = "CNNLAB_CPU_BF16"
 FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni", "bf16")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 / x86 AMX / aarch64 (Linux "Features")
@@ -99,11 +101,16 @@ def measure_bf16_slowdown(n: int = PROBE_SIZE) -> float:
 
 
 def _env_override() -> bool | None:
-    value = os.environ.get(BF16_ENV, "").strip().lower()
+    """The verdict ``CNNLAB_CPU_BF16`` forces, or None (unset or empty: detect); any other value is an error."""
+    raw = os.environ.get(BF16_ENV, "")
+    value = raw.strip().lower()
     if value in ("1", "true", "yes"):
         return True
     if value in ("0", "false", "no"):
         return False
+    if value:
+        raise ConfigError(f"{BF16_ENV}={raw!r} is neither 0 nor 1: set it to 1 to take bf16 as native on this CPU, "
+                          f"0 to take it as emulated, or unset it to detect")
     return None
 
 
