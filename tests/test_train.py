@@ -122,7 +122,11 @@ def test_recipe_then_config_then_flags(tmp_path):
 
 
 @pytest.mark.parametrize("bad, match", [({"lrr": 0.1}, "Did you mean lr"), ({"epochs": "ten"}, "must be int"),
-                                        ({"epochs": 0}, "epochs"), ({"epochs": -0.5}, "epochs"), ({"hflip": 1}, "must be bool"),
+                                        ({"epochs": 0}, r"epochs=0 is out of range: it must be > 0"),
+                                        ({"epochs": -0.5}, "epochs"), ({"hflip": 1}, "must be bool"),
+                                        ({"val_fraction": 1.0}, r"val_fraction=1.0 is out of range: it must be in \[0, 1\)"),
+                                        ({"epochs": 2, "warmup_epochs": 3}, r"warmup_epochs=3.0 is out of range: it must be in \[0, epochs = 2\]"),
+                                        ({"channels_last": "maybe"}, "it must be true, false or auto"),
                                         ({"tta": "mirror"}, "choose one of: none, flip, translate, grid"),
                                         ({"alternate_flip": True}, "--alternate-flip works on top of --hflip")])
 def test_bad_settings_are_config_errors(bad, match):

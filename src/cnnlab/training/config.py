@@ -137,32 +137,31 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError for a value that cannot work (names are checked where they are looked up)."""
-        checks = {
-            "epochs": self.epochs > 0,
-            "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
-            "val_fraction": 0.0 <= self.val_fraction < 1.0,
-            "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
-            "erasing": 0.0 <= self.erasing <= 1.0,
-            "ema_decay": 0.0 <= self.ema_decay < 1.0,
-            "crop_padding": self.crop_padding >= 0,
-            "grad_clip": self.grad_clip >= 0,
-            "warmup_epochs": 0 <= self.warmup_epochs <= self.epochs,
-            "checkpoint_every": self.checkpoint_every >= 0,
-            "num_workers": self.num_workers >= 0,
-            "threads": self.threads >= 0,
-            "betas": len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-            "backbone_lr_mult": 0.0 < self.backbone_lr_mult <= 1.0e3,
-            "norm_bias_lr_mult": 0.0 < self.norm_bias_lr_mult <= 1.0e3,
-            "muon_lr": self.muon_lr > 0,
-            "muon_momentum": 0.0 <= self.muon_momentum < 1.0,
-            "image_size": self.image_size is None or self.image_size >= 1,
-            "channels_last": self.channels_last in (True, False, "auto"),
+        checks = {                         # setting: (holds, what a valid value is)
+            "epochs": (self.epochs > 0, "> 0"),
+            "batch_size": (self.batch_size >= 1, ">= 1"),
+            "lr": (self.lr > 0, "> 0"),
+            "val_fraction": (0.0 <= self.val_fraction < 1.0, "in [0, 1)"),
+            "label_smoothing": (0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
+            "erasing": (0.0 <= self.erasing <= 1.0, "in [0, 1]"),
+            "ema_decay": (0.0 <= self.ema_decay < 1.0, "in [0, 1)"),
+            "crop_padding": (self.crop_padding >= 0, ">= 0"),
+            "grad_clip": (self.grad_clip >= 0, ">= 0 (0 = off)"),
+            "warmup_epochs": (0 <= self.warmup_epochs <= self.epochs, f"in [0, epochs = {self.epochs}]"),
+            "checkpoint_every": (self.checkpoint_every >= 0, ">= 0 (0 = at epoch ends only)"),
+            "num_workers": (self.num_workers >= 0, ">= 0"),
+            "threads": (self.threads >= 0, ">= 0 (0 = all cores)"),
+            "betas": (len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "two numbers in [0, 1)"),
+            "backbone_lr_mult": (0.0 < self.backbone_lr_mult <= 1.0e3, "in (0, 1000]"),
+            "norm_bias_lr_mult": (0.0 < self.norm_bias_lr_mult <= 1.0e3, "in (0, 1000]"),
+            "muon_lr": (self.muon_lr > 0, "> 0"),
+            "muon_momentum": (0.0 <= self.muon_momentum < 1.0, "in [0, 1)"),
+            "image_size": (self.image_size is None or self.image_size >= 1, ">= 1, or unset for the data's own size"),
+            "channels_last": (self.channels_last in (True, False, "auto"), "true, false or auto"),
         }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            k = bad[0]
-            raise ConfigError(f"{k}={getattr(self, k)!r} is out of range; see `cnnlab train --help` for valid values")
+        for name, (holds, valid) in checks.items():
+            if not holds:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is out of range: it must be {valid}")
         from cnnlab.eval.tta import check_tta, check_tta_share
 
         check_tta(self.tta)
