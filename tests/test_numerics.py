@@ -66,12 +66,31 @@ def test_the_real_detection_agrees_with_the_cpu_flags(monkeypatch):
     assert cpu.describe().startswith(cpu.model)
 
 
+def _scripted_probe(monkeypatch, fp32: list[float], bf16: list[float]) -> None:
+    """The probe's best times per round, as given (a round past the script raises StopIteration)."""
+    times = {torch.float32: iter(fp32), torch.bfloat16: iter(bf16)}
+    monkeypatch.setattr(hardware, "_best_seconds", lambda dtype, n: next(times[dtype]))
+    monkeypatch.setattr(hardware.time, "sleep", lambda seconds: None)
+
+
+@pytest.mark.parametrize("fp32, bf16, slowdown", [
+    ([1.0], [0.4], 0.4),                        # native at once: one round
+    ([1.0], [150.0], 150.0),                    # emulated beyond doubt: one round
+    ([1.0, 1.0], [1.94, 0.5], 0.5),             # the host took a slice of the bf16 product: measured again
+    ([8.0, 1.0], [100.0, 100.0], 100.0),        # ... or of the fp32 one, where bf16 is emulated
+    ([1.0] * hardware.PROBE_ROUNDS, [2.0] * hardware.PROBE_ROUNDS, 2.0),  # really 2x slower: every round says so
+])
+def test_the_bf16_probe_keeps_each_dtypes_best_time_until_the_ratio_is_clear(monkeypatch, fp32, bf16, slowdown):
+    _scripted_probe(monkeypatch, fp32, bf16)
+    assert hardware.measure_bf16_slowdown() == slowdown
+
+
 def test_auto_is_bf16_only_where_it_is_native(bf16):
     bf16(True)
     assert resolve_precision("auto", "cpu")[0] == "bf16"
     bf16(False)
     chosen, why = resolve_precision("auto", "cpu")
-    assert chosen == "fp32" and "no native bf16" in why
+    assert chosen == "fp32" and "no native bf16 by CNNLAB_CPU_BF16=0" in why   # the line names the override
 
 
 def test_explicit_bf16_on_an_emulating_cpu_runs_with_one_warning_that_says_how_slow(bf16, monkeypatch):
@@ -86,6 +105,13 @@ def test_explicit_bf16_on_an_emulating_cpu_runs_with_one_warning_that_says_how_s
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         resolve_precision("bf16", "cpu")                 # native: no warning
+
+
+def test_bf16_forced_emulated_on_a_native_cpu_is_not_called_1x_slower(bf16, monkeypatch):
+    bf16(False)
+    monkeypatch.setattr(hardware, "measure_bf16_slowdown", lambda n=hardware.PROBE_SIZE: 0.6)
+    with pytest.warns(EmulatedPrecisionWarning, match="measured about as fast as fp32 here"):
+        resolve_precision("bf16", "cpu")
 
 
 def test_bad_precisions_are_config_errors():

@@ -24,7 +24,7 @@ from torch import nn
 
 from cnnlab.errors import ConfigError
 from cnnlab.files import atomic_write_text, cache_root
-from cnnlab.hardware import bf16_slowdown, cpu_info
+from cnnlab.hardware import NATIVE_MAX_SLOWDOWN, bf16_slowdown, cpu_info
 
 PRECISIONS: dict[str, torch.dtype | None] = {"auto": None, "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 LAYOUT_PROBE_SECONDS = 0.6    # a layout probe's time budget, both layouts together, after warm-up
@@ -94,9 +94,11 @@ def resolve_precision(precision: str, device: torch.device | str) -> tuple[str, 
     if precision == "auto":
         return ("bf16" if cpu.native_bf16 else "fp32"), f"CPU: {cpu.describe()}"
     if precision == "bf16" and not cpu.native_bf16:
+        slowdown = bf16_slowdown()
+        measured = f"{slowdown:.0f}x slower than fp32" if slowdown >= NATIVE_MAX_SLOWDOWN else "about as fast as fp32"
         warnings.warn(
             f"bf16 is emulated on this CPU ({cpu.describe()}): a bf16 matrix product measured "
-            f"{bf16_slowdown():.0f}x slower than fp32 here (training steps of small CNNs about 10x). Use "
+            f"{measured} here (training steps of small CNNs about 10x slower where emulated). Use "
             "--precision auto (or fp32) for the fast path here; bf16 pays off on CPUs with AVX512_BF16 or AMX",
             EmulatedPrecisionWarning, stacklevel=2)
     return precision, f"CPU: {cpu.describe()}, {precision} as asked"
