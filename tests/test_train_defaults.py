@@ -5,7 +5,6 @@ import importlib
 
 import pytest
 
-from cnnlab.hardware import BF16_ENV
 from cnnlab.models import TrainDefaults, list_models, model_info, train_defaults
 from cnnlab.training import describe_settings, resolve_config, resolve_settings, train
 from cnnlab.training.config import load_yaml, recipe_path
@@ -56,8 +55,7 @@ def test_a_model_registered_elsewhere_trains_with_the_built_in_defaults(misbehav
     assert (cfg.lr, cfg.epochs, cfg.image_size) == (0.1, 10, None)
 
 
-def test_settings_resolve_model_default_then_recipe_then_config_file_then_flag(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv(BF16_ENV, "1")  # the demo recipe's own settings, not those of its AVX2 section
+def test_settings_resolve_model_default_then_recipe_then_config_file_then_flag(tmp_path) -> None:
     lenet = train_defaults("lenet5")
     r = resolve_settings("lenet5", "fashion-mnist")
     assert (r.config.optimizer, r.config.lr, r.config.batch_size) == (lenet.optimizer, lenet.lr, lenet.batch_size)
@@ -67,7 +65,8 @@ def test_settings_resolve_model_default_then_recipe_then_config_file_then_flag(t
     recipe = load_yaml(recipe_path("demo"))
     r = resolve_settings("lenet5", "fashion-mnist", recipe="demo")  # the recipe's lr over the model's
     assert (r.config.lr, r.sources["lr"]) == (recipe["lr"], "recipe")
-    assert (r.config.optimizer, r.sources["optimizer"]) == ("sgd", "recipe")
+    assert (r.config.optimizer, r.sources["optimizer"]) == (recipe["optimizer"], "recipe")
+    assert recipe["optimizer"] != lenet.optimizer
 
     path = tmp_path / "c.yaml"
     path.write_text("lr: 0.03\nweight-decay: 0.001\n")
