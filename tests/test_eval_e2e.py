@@ -131,7 +131,7 @@ def test_a_tta_run_is_reproduced_by_eval_and_its_report(tmp_path: Path, level: s
     assert evaluate(tmp_path / "tta-run").tta == "none"  # `cnnlab eval` without --tta stays plain
 
 
-def test_a_run_with_a_tta_share_is_reproduced_by_eval_and_its_report(tmp_path: Path) -> None:
+def test_a_run_with_a_tta_share_is_reproduced_by_eval_and_its_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """tta_share: results.json, `evaluate(tta=..., tta_share=...)` and the report agree, and say so."""
     from cnnlab.eval.report import _default_evaluation
     from cnnlab.training import train
@@ -144,3 +144,7 @@ def test_a_run_with_a_tta_share_is_reproduced_by_eval_and_its_report(tmp_path: P
     in_report = _default_evaluation(tmp_path / "run", "cnn", "cpu")
     assert in_report is not None and in_report.tta_share == 0.25
     assert in_report.metrics.accuracy == result.results["test_acc"]
+    code, out, _ = run_cli(["eval", tmp_path / "run"], capsys)    # plain views, and how to get the run's figure
+    assert code == 0 and "add --tta translate --tta-share 0.25 to reproduce it" in out
+    code, out, _ = run_cli(["eval", tmp_path / "run", "--tta", "translate", "--tta-share", "0.25"], capsys)
+    assert code == 0 and f"{result.results['test_acc']:.2%}" in out and "to reproduce it" not in out

@@ -30,6 +30,16 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
+def _hint_the_runs_own_views(checkpoint: Path) -> None:
+    """Plain views by default (the model's own accuracy); say so where the run's test figure had views."""
+    from cnnlab.eval.evaluate import run_test_views
+
+    tta, tta_share = run_test_views(checkpoint)
+    if tta != "none":
+        share = f" --tta-share {tta_share:g}" if tta_share < 1 else ""
+        typer.echo(f"note: plain views; the run's own test figure had test-time views: add --tta {tta}{share} to reproduce it")
+
+
 def eval_command(
     run: Path = RUN_ARG,
     data: Optional[str] = typer.Option(None, "--data", help="Dataset to evaluate on (default: the run's own)."),
@@ -56,6 +66,8 @@ def eval_command(
     note = f" ({result.split_note})" if result.split_note else ""
     views = f" on the {tta_share:.0%} least confident" if tta_share < 1 else ""
     console.print(f"{result.dataset} / {result.split}{f' (TTA {tta}{views})' if tta != 'none' else ''}{note}: {m.num_samples} images, {result.checkpoint}")
+    if tta == "none" and data is None:
+        _hint_the_runs_own_views(Path(result.checkpoint))
     head = Table()
     head.add_column("metric")
     head.add_column("value", justify="right")

@@ -243,6 +243,12 @@ def check_classes(data: list[str], trained: list[str], name: str, allow_mismatch
     warnings.warn(f"{message} (--allow-class-mismatch); per-class rows use the run's names", stacklevel=2)
 
 
+def run_test_views(checkpoint: Path) -> tuple[str, float]:
+    """The test-time views a run's own test figure was measured with: its TTA level and share."""
+    config = checkpoint_config(checkpoint)
+    return tta_level(config), float(config.get("tta_share", 1.0))
+
+
 def checkpoint_config(checkpoint: Path) -> dict[str, Any]:
     """The training config stored in the run folder (config.yaml) or the checkpoint."""
     run = RunDir.of_checkpoint(checkpoint)

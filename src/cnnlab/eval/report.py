@@ -11,8 +11,7 @@ import torch
 
 from cnnlab.eval import figures
 from cnnlab.eval.figures import curve_rows
-from cnnlab.eval.tta import tta_level
-from cnnlab.eval.evaluate import EvalResult, checkpoint_config, evaluate
+from cnnlab.eval.evaluate import EvalResult, evaluate, run_test_views
 from cnnlab.runs import RunDir, resolve_run
 
 # id -> heading, in page order (the template has one <section id=...> for each)
@@ -132,8 +131,8 @@ def _default_evaluation(run_dir: Path, kind: str, device: str | torch.device) ->
     checkpoint = resolve_run(run_dir).checkpoint
     if kind == "features" or checkpoint is None:
         return None
-    config = checkpoint_config(checkpoint)
-    return evaluate(run_dir, tta=tta_level(config), tta_share=config.get("tta_share", 1.0), device=device)
+    tta, tta_share = run_test_views(checkpoint)
+    return evaluate(run_dir, tta=tta, tta_share=tta_share, device=device)
 
 
 def write_report(run_dir: str | Path, *, evaluation: EvalResult | None = None, device: str | torch.device = "cpu") -> Path:
