@@ -14,6 +14,11 @@ class GELU(nn.GELU):
     backward 2.88 against 1.67 ms), and with values that differ from NCHW's in the last bit. GELU is
     elementwise, so the NHWC view, which is contiguous, gives NCHW's values bit for bit, in the same
     channels-last layout. Other layouts, and other tensors, take ``nn.GELU``'s own path.
+
+    One exception: with ``approximate="tanh"`` on an AVX-512 CPU, torch's kernel rounds the elements
+    past its last full block of vectors differently from the rest, so which elements those are (they
+    differ between NCHW and NHWC order) moves a few values by rounding error, a few units in the last
+    place, as torch's own channels-last path does. The exact GELU (the default) has no such tail.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
